@@ -1,0 +1,1 @@
+"""The libcst engine: import resolution, layout tracking, rule application, output formatting."""

@@ -1,0 +1,114 @@
+"""Build target-code expressions and remember which imports they need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+# target module prefix -> (local alias, import statement that binds it)
+_PREFIXES: tuple[tuple[str, str, str], ...] = (
+    ("keras.layers.", "layers", "from keras import layers"),
+    ("keras.ops.", "ops", "from keras import ops"),
+    ("tensorflow.", "tf", "import tensorflow as tf"),
+    ("keras.", "keras", "import keras"),
+)
+
+
+def parse_dotted(text: str) -> cst.BaseExpression:
+    parts = text.split(".")
+    node: cst.BaseExpression = cst.Name(parts[0])
+    for p in parts[1:]:
+        node = cst.Attribute(value=node, attr=cst.Name(p))
+    return node
+
+
+class Emitter:
+    """One per migration run: the import style chosen for the file and the imports used so far."""
+
+    def __init__(self, taken_names: frozenset[str]) -> None:
+        # A file that already uses `layers` or `ops` as a name gets fully qualified keras.* names.
+        self._short = {
+            "layers": "layers" not in taken_names,
+            "ops": "ops" not in taken_names,
+            "tf": "tf" not in taken_names,
+        }
+        self.used: set[str] = set()
+
+    def name(self, qualified: str) -> cst.BaseExpression:
+        for prefix, alias, _ in _PREFIXES:
+            if qualified.startswith(prefix):
+                rest = qualified[len(prefix) :]
+                if alias == "keras":
+                    self.used.add("keras")
+                    return parse_dotted(qualified)
+                if self._short[alias]:
+                    self.used.add(alias)
+                    return parse_dotted(f"{alias}.{rest}")
+                self.used.add("keras" if alias != "tf" else "tensorflow")
+                return parse_dotted(qualified)
+        raise ValueError(f"cannot emit {qualified!r}: unknown target module")
+
+    def call(self, qualified: str, args: Sequence[cst.Arg]) -> cst.Call:
+        return cst.Call(func=self.name(qualified), args=_commas(args))
+
+    def import_lines(self) -> list[str]:
+        lines = []
+        if "keras" in self.used:
+            lines.append("import keras")
+        if "tensorflow" in self.used:
+            lines.append("import tensorflow")
+        if "tf" in self.used:
+            lines.append("import tensorflow as tf")
+        names = [n for n in ("layers", "ops") if n in self.used]
+        if names:
+            lines.append(f"from keras import {', '.join(names)}")
+        return lines
+
+
+def _commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    out = []
+    for i, a in enumerate(args):
+        if i < len(args) - 1:
+            a = a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        else:
+            a = a.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        out.append(a)
+    return out
+
+
+def commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    return _commas(args)
+
+
+def kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
+    return cst.Arg(
+        value=value,
+        keyword=cst.Name(name),
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        ),
+    )
+
+
+def int_node(v: int) -> cst.BaseExpression:
+    if v < 0:
+        return cst.UnaryOperation(operator=cst.Minus(), expression=cst.Integer(str(-v)))
+    return cst.Integer(str(v))
+
+
+def tuple_node(values: Sequence[int]) -> cst.Tuple:
+    elems = [int_node(v) for v in values]
+    out = []
+    for i, e in enumerate(elems):
+        comma: cst.Comma | cst.MaybeSentinel = cst.MaybeSentinel.DEFAULT
+        if i < len(elems) - 1:
+            comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        elif len(elems) == 1:
+            comma = cst.Comma()
+        out.append(cst.Element(value=e, comma=comma))
+    return cst.Tuple(elements=out)
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)

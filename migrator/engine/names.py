@@ -1,0 +1,117 @@
+"""Resolve dotted names through the file's imports (an alias table: cheap, and enough for matching).
+
+``import torch.nn as nn``, ``from torch import nn``, ``from torch.nn import Conv2d as C`` and
+``import torch`` all make ``...Conv2d`` resolve to ``torch.nn.Conv2d``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import libcst as cst
+
+# Some APIs are re-exported under several names; map them to the one rules use.
+_CANONICAL = MappingProxyType(
+    {
+        "torch.nn.modules.module.Module": "torch.nn.Module",
+        "torch.functional.F": "torch.nn.functional",
+    }
+)
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if not isinstance(node, cst.Name):
+        return None
+    parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
+def module_name(node: cst.BaseExpression | None) -> str | None:
+    if node is None:
+        return None
+    return dotted(node)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A local name bound by an import statement."""
+
+    local: str
+    qualified: str
+
+
+@dataclass(frozen=True)
+class ImportTable:
+    bindings: Mapping[str, str]  # local name -> qualified name
+
+    def resolve(self, node: cst.BaseExpression) -> str | None:
+        """The qualified name of a dotted expression whose root is imported, else None."""
+        name = dotted(node)
+        if name is None:
+            return None
+        return self.resolve_dotted(name)
+
+    def resolve_dotted(self, name: str) -> str | None:
+        root, _, rest = name.partition(".")
+        target = self.bindings.get(root)
+        if target is None:
+            return None
+        full = f"{target}.{rest}" if rest else target
+        return _CANONICAL.get(full, full)
+
+    def root_of(self, node: cst.BaseExpression) -> str | None:
+        """The local root name of a dotted expression (``nn`` for ``nn.Conv2d``)."""
+        while isinstance(node, cst.Attribute):
+            node = node.value
+        return node.value if isinstance(node, cst.Name) else None
+
+
+def import_bindings(stmt: cst.Import | cst.ImportFrom) -> list[Binding]:
+    """The names one import statement binds (star imports and relative imports bind none we track)."""
+    out: list[Binding] = []
+    if isinstance(stmt, cst.Import):
+        for alias in stmt.names:
+            full = dotted(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                out.append(Binding(alias.asname.name.value, full))
+            else:
+                root = full.split(".", 1)[0]
+                out.append(Binding(root, root))
+        return out
+    if stmt.relative or isinstance(stmt.names, cst.ImportStar):
+        return out
+    mod = module_name(stmt.module)
+    if mod is None:
+        return out
+    for alias in stmt.names:
+        name = dotted(alias.name)
+        if name is None:
+            continue
+        local = name
+        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            local = alias.asname.name.value
+        out.append(Binding(local, f"{mod}.{name}"))
+    return out
+
+
+def build_import_table(module: cst.Module, roots: frozenset[str]) -> ImportTable:
+    """Collect top-level imports whose module starts with one of ``roots`` (e.g. {"torch"})."""
+    table: dict[str, str] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Import | cst.ImportFrom):
+                for b in import_bindings(small):
+                    if b.qualified.split(".", 1)[0] in roots:
+                        table[b.local] = b.qualified
+    return ImportTable(MappingProxyType(table))

@@ -1,0 +1,977 @@
+"""The libcst transformer that applies torch2tf rules, tracking tensor layouts through ``forward``.
+
+One instance per file. It walks the tree once (post-order, so arguments are migrated before the
+call that holds them), keeps a scope per function with the layout of every tensor variable, and a
+per-class table of what each ``self.<attr>`` module is, so ``self.conv(x)`` knows its contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import re
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from migrator.engine.emitter import Emitter, code_of, commas, int_node, kwarg, tuple_node
+from migrator.engine.layout import Layout, channels_last, identity
+from migrator.engine.names import ImportTable, dotted
+from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo, Note
+from migrator.engine.values import NOT_LITERAL, format_number, int_or_ints, literal, same_literal
+from migrator.rules.loader import RuleSet
+from migrator.rules.schema import Contract, Rule, RuleKind, ValueTransform
+from migrator.transforms import HOOKS
+from migrator.types import Finding, LayerRecord, Severity, TensorLayout
+
+MARKER = "# fwmigrate:"
+_TRACKED_ROOTS = frozenset({"torch"})
+
+
+@dataclass
+class ClassCtx:
+    name: str
+    is_module: bool
+    attrs: dict[str, ModuleInfo] = field(default_factory=dict)
+    records: dict[str, LayerRecord] = field(default_factory=dict)
+    inputs: tuple[TensorLayout, ...] = ()
+    outputs: tuple[TensorLayout, ...] = ()
+
+
+@dataclass
+class Scope:
+    kind: str  # "forward", "init", "function", "method"
+    cls: ClassCtx | None
+    vars: dict[str, Layout | None] = field(default_factory=dict)  # tracked tensors
+    modules: dict[str, ModuleInfo] = field(default_factory=dict)  # local module-valued names
+    params: tuple[str, ...] = ()
+    bound_params: dict[str, Layout] = field(default_factory=dict)
+    returns: list[Layout | None] = field(default_factory=list)
+    returned_modules: list[ModuleInfo] = field(default_factory=list)
+    lists: dict[str, list[ModuleInfo]] = field(default_factory=dict)  # local lists of layers
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    name: str
+    input_layout: Layout | None
+    output_layout: Layout | None
+
+
+class TorchToKeras(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        imports: ImportTable,
+        emitter: Emitter,
+        torch_classes: frozenset[str],
+    ) -> None:
+        super().__init__()
+        self.rules = rules
+        self.imports = imports
+        self.emit = emitter
+        self.torch_classes = torch_classes
+        self.used_as_layer: set[str] = set()  # torch classes built inside another module -> keras Layer
+        self.findings: list[Finding] = []
+        self.kept_roots: set[str] = set()  # import aliases still referenced after migration
+        self.records: list[LayerRecord] = []
+        self.class_records: dict[str, tuple[str, tuple[TensorLayout, ...], tuple[TensorLayout, ...]]] = {}
+        self._classes: list[ClassCtx | None] = []
+        self._scopes: list[Scope] = []
+        self._markers: list[list[str]] = []
+        self._layouts: dict[int, tuple[cst.CSTNode, Layout | None]] = {}
+        self._modules: dict[int, tuple[cst.CSTNode, ModuleInfo]] = {}
+        self._inner: set[int] = set()  # Attribute/Name nodes that are part of a longer chain or a call
+        self._summaries: dict[str, ClassSummary] = {}
+        self._helpers: dict[str, ModuleInfo] = {}
+        self._shapes: dict[int, tuple[cst.CSTNode, cst.BaseExpression]] = {}
+        self._absorbed: set[int] = set()  # `x = x` statements left by an absorbed permute
+        self._shape_pending: dict[int, tuple[cst.CSTNode, cst.CSTNode]] = {}
+        self._current_original: cst.CSTNode = cst.Pass()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _line(self, node: cst.CSTNode) -> tuple[int, int]:
+        try:
+            pos = self.get_metadata(PositionProvider, node)
+        except KeyError:
+            return (0, 0)
+        return (pos.start.line, pos.start.column + 1)
+
+    def _find(
+        self, node: cst.CSTNode, severity: Severity, api: str, message: str, rule_id: str | None = None
+    ) -> None:
+        line, col = self._line(node)
+        self.findings.append(Finding(line, col, severity, api, message, rule_id))
+        if severity is not Severity.MIGRATED and self._markers:
+            tag = "unsupported" if severity is Severity.UNSUPPORTED else "review"
+            self._markers[-1].append(f"{MARKER} {tag}: {api}: {message}")
+
+    def _set_layout(self, node: cst.CSTNode, layout: Layout | None) -> None:
+        self._layouts[id(node)] = (node, layout)
+
+    def _set_module(self, node: cst.CSTNode, info: ModuleInfo) -> None:
+        self._modules[id(node)] = (node, info)
+
+    @property
+    def scope(self) -> Scope | None:
+        return self._scopes[-1] if self._scopes else None
+
+    def _cls(self) -> ClassCtx | None:
+        s = self.scope
+        return s.cls if s is not None else None
+
+    # ------------------------------------------------------------------ Tools protocol (for hooks)
+    def name(self, qualified: str) -> cst.BaseExpression:
+        return self.emit.name(qualified)
+
+    def call(self, qualified: str, args: Sequence[cst.Arg]) -> cst.Call:
+        return self.emit.call(qualified, args)
+
+    def code(self, text: str) -> cst.BaseExpression:
+        """Parse a code string from a rule file (never evaluated) and note the imports it uses."""
+        expr = cst.parse_expression(text)
+        for root in ("keras", "tf"):
+            if re.search(rf"\b{root}\.", text):
+                self.emit.used.add(root)
+        return expr
+
+    def list_modules(self, expr: cst.BaseExpression) -> tuple[ModuleInfo, ...]:
+        s = self.scope
+        if isinstance(expr, cst.Name) and s is not None and expr.value in s.lists:
+            return tuple(s.lists[expr.value])
+        info = self.module_of(expr)
+        return info.children if info is not None else ()
+
+    def mark_shape(self, expr: cst.BaseExpression, src: cst.BaseExpression) -> None:
+        """``expr`` is ``ops.shape(src)`` standing for the source's ``src.size()``. Unless a later
+        unpacking or index reorders it, a permuted shape is flagged when the statement ends."""
+        self._shapes[id(expr)] = (expr, src)
+        lay = self.layout_of(src)
+        if lay is not None and not lay.is_identity:
+            self._shape_pending[id(expr)] = (expr, self._current_original)
+
+    def _shape_src(self, value: cst.BaseExpression) -> cst.BaseExpression | None:
+        hit = self._shapes.get(id(value))
+        if hit is not None:
+            return hit[1]
+        return _shape_source(value)
+
+    def is_tracked(self, expr: cst.BaseExpression) -> bool:
+        if id(expr) in self._layouts:
+            return True
+        s = self.scope
+        return isinstance(expr, cst.Name) and s is not None and expr.value in s.vars
+
+    def layout_of(self, expr: cst.BaseExpression) -> Layout | None:
+        hit = self._layouts.get(id(expr))
+        if hit is not None:
+            return hit[1]
+        s = self.scope
+        if isinstance(expr, cst.Name) and s is not None:
+            return s.vars.get(expr.value)
+        return None
+
+    def module_of(self, expr: cst.BaseExpression) -> ModuleInfo | None:
+        hit = self._modules.get(id(expr))
+        if hit is not None:
+            return hit[1]
+        s = self.scope
+        if isinstance(expr, cst.Name) and s is not None:
+            return s.modules.get(expr.value)
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+            cls = self._cls()
+            if cls is not None:
+                return cls.attrs.get(expr.attr.value)
+        return None
+
+    def convert(self, expr: cst.BaseExpression, have: Layout, want: Layout) -> cst.BaseExpression:
+        """Emit a transpose that turns a tensor held in ``have`` into ``want``."""
+        if have.perm == want.perm or have.rank != want.rank:
+            return expr
+        q = tuple(have.perm.index(p) for p in want.perm)
+        out = self.call("keras.ops.transpose", [cst.Arg(expr), cst.Arg(tuple_node(q))])
+        self._set_layout(out, want)
+        return out
+
+    def map_args(self, site: CallSite, skip: Sequence[str] = ()) -> MappedArgs:
+        rule = site.rule
+        positional: list[cst.Arg] = []
+        keywords: list[cst.Arg] = []
+        notes: list[Note] = []
+        unsupported: str | None = None
+        emitted: set[str] = set()
+        operand = self._operand_layout(site)
+        order = [p for p in rule.params if not p.startswith("*")] or list(site.bound)
+        for name in order:
+            if name in skip or name == "self":
+                continue
+            spec = rule.args.get(name)
+            expr = site.bound.get(name)
+            if expr is None:
+                if spec is None or spec.default is None or not spec.axis:
+                    continue
+                expr = cst.parse_expression(spec.default)
+            if spec is None:
+                keywords.append(kwarg(name, expr))
+                emitted.add(name)
+                continue
+            value = literal(expr)
+            text = code_of(expr)
+            if spec.only:
+                allowed = [literal(o) for o in spec.only]
+                if value is NOT_LITERAL:
+                    notes.append(
+                        Note(Severity.REVIEW, f"{name}={text} is not a literal; only {', '.join(spec.only)} is supported")
+                    )
+                elif not any(same_literal(value, a) for a in allowed):
+                    unsupported = f"{name}={text}: {spec.reason or 'no equivalent in the target framework'}"
+                    continue
+            if spec.review:
+                notes.append(Note(Severity.REVIEW, f"{name}={text}: {spec.review}"))
+            if spec.drop:
+                continue
+            if spec.values:
+                hit = None
+                for src, dst in spec.values.items():
+                    if same_literal(value, literal(src)):
+                        hit = dst
+                        break
+                if hit is not None:
+                    expr = self.code(hit)
+                elif value is NOT_LITERAL:
+                    notes.append(Note(Severity.REVIEW, f"{name}={text} is not a literal: value table not applied"))
+                else:
+                    unsupported = f"{name}={text}: {spec.reason or 'no equivalent value in the target framework'}"
+                    continue
+            if spec.value is ValueTransform.ONE_MINUS:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    expr = cst.Float(format_number(1 - float(value)))
+                else:
+                    expr = cst.BinaryOperation(
+                        left=cst.Integer("1"),
+                        operator=cst.Subtract(
+                            whitespace_before=cst.SimpleWhitespace(" "),
+                            whitespace_after=cst.SimpleWhitespace(" "),
+                        ),
+                        right=expr,
+                    )
+            elif spec.value is ValueTransform.NOT:
+                if isinstance(value, bool):
+                    expr = cst.Name(str(not value))
+                else:
+                    expr = cst.UnaryOperation(operator=cst.Not(), expression=expr)
+            if spec.axis:
+                mapped = self._map_axis(expr, operand)
+                if mapped is None:
+                    unsupported = f"{name}={text}: an axis given by a non-literal value on a tensor whose layout changed"
+                    continue
+                expr = mapped
+            if spec.skip_if is not None and same_literal(literal(expr), literal(spec.skip_if)):
+                continue
+            if spec.positional:
+                positional.append(cst.Arg(expr))
+            else:
+                target = spec.to or name
+                keywords.append(kwarg(target, expr))
+                emitted.add(target)
+        for key, code in rule.set.items():
+            if key not in emitted:
+                keywords.append(kwarg(key, self.code(code)))
+        return MappedArgs(tuple(positional + keywords), tuple(notes), unsupported)
+
+    def _operand_layout(self, site: CallSite) -> Layout | None:
+        for v in site.layouts.values():
+            if v is not None:
+                return v
+        return None
+
+    def _map_axis(self, expr: cst.BaseExpression, layout: Layout | None) -> cst.BaseExpression | None:
+        dims = int_or_ints(expr)
+        if layout is None or layout.is_identity:
+            return expr
+        if dims is None:
+            return None
+        if isinstance(dims, int):
+            return _axis_node(layout.axis(dims), layout.rank)
+        return tuple_node(tuple(sorted(layout.axis(d) for d in dims)))
+
+    # ------------------------------------------------------------------ structure
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._markers.append([])
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.RemovalSentinel:
+        for _, (_, where) in list(self._shape_pending.items()):
+            self._find(where, Severity.REVIEW, "Tensor.size", "the shape is in the target's (channels-last) order here")
+        self._shape_pending.clear()
+        out = _with_markers(updated_node, self._markers.pop())
+        if len(out.body) == 1 and id(out.body[0]) in self._absorbed:
+            self._absorbed.add(id(out))
+        return out  # type: ignore[no-any-return]
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        """Drop ``x = x`` left where a permute/transpose was absorbed into the layout; its comments
+        move to the next statement."""
+        if not self._absorbed:
+            return updated_node
+        body: list[cst.BaseStatement] = []
+        carry: list[cst.EmptyLine] = []
+        stmts = list(updated_node.body)
+        for i, stmt in enumerate(stmts):
+            if id(stmt) in self._absorbed and i < len(stmts) - 1 and isinstance(stmt, cst.SimpleStatementLine):
+                carry.extend(stmt.leading_lines)
+                comment = stmt.trailing_whitespace.comment
+                if comment is not None:
+                    carry.append(cst.EmptyLine(comment=comment))
+                continue
+            if carry:
+                stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
+                carry = []
+            body.append(stmt)
+        return updated_node.with_changes(body=body)
+
+    def _push_compound(self) -> None:
+        self._markers.append([])
+
+    def _pop_compound(self, node: Any) -> Any:
+        return _with_markers(node, self._markers.pop())
+
+    def visit_If(self, node: cst.If) -> None:
+        self._push_compound()
+
+    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.BaseStatement:
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    def visit_For(self, node: cst.For) -> None:
+        self._push_compound()
+        s = self.scope
+        if s is not None and isinstance(node.target, cst.Name):
+            info = self.module_of(node.iter)
+            if info is not None and info.repeated is not None:
+                s.modules[node.target.value] = info.repeated
+            elif info is not None and info.children and len({c.contract for c in info.children}) == 1:
+                s.modules[node.target.value] = info.children[0]
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.BaseStatement:
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    def visit_While(self, node: cst.While) -> None:
+        self._push_compound()
+
+    def leave_While(self, original_node: cst.While, updated_node: cst.While) -> cst.BaseStatement:
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    def visit_With(self, node: cst.With) -> None:
+        self._push_compound()
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.BaseStatement:
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    # classes -----------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._push_compound()
+        is_module = any(self.imports.resolve(b.value) == "torch.nn.Module" for b in node.bases)
+        self._classes.append(ClassCtx(node.name.value, is_module) if is_module else None)
+        self._scopes.append(Scope("class", self._classes[-1]))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.BaseStatement:
+        self._scopes.pop()
+        ctx = self._classes.pop()
+        if ctx is not None:
+            base = "keras.Model"  # becomes keras.layers.Layer later if another module builds it
+            bases = []
+            for ob, b in zip(original_node.bases, updated_node.bases, strict=True):
+                if self.imports.resolve(ob.value) == "torch.nn.Module":
+                    b = b.with_changes(value=self.name(base))
+                bases.append(b)
+            updated_node = updated_node.with_changes(bases=bases)
+            self._find(original_node, Severity.MIGRATED, "torch.nn.Module", f"class {ctx.name}", "torch2tf.nn.Module")
+            self.records.extend(ctx.records[k] for k in ctx.records)
+            self.class_records[ctx.name] = (base, ctx.inputs, ctx.outputs)
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    # functions ---------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._push_compound()
+        cls = self._classes[-1] if self._scopes and self._scopes[-1].kind == "class" else None
+        name = node.name.value
+        params = tuple(p.name.value for p in node.params.params)
+        if cls is not None and cls.is_module and name == "forward":
+            scope = Scope("forward", cls, params=params[1:])
+            for p in params[1:]:
+                scope.vars[p] = None
+            scope.bound_params.update(self._prebind(node, cls, params[1:]))
+            for p, lay in scope.bound_params.items():
+                scope.vars[p] = lay
+        elif cls is not None and cls.is_module and name == "__init__":
+            scope = Scope("init", cls, params=params)
+        elif cls is not None:
+            scope = Scope("method", cls, params=params)
+        else:
+            scope = Scope("function", None, params=params)
+        self._scopes.append(scope)
+
+    def _prebind(self, node: cst.FunctionDef, cls: ClassCtx, params: tuple[str, ...]) -> dict[str, Layout]:
+        """Bind forward's inputs to the layout their first consuming layer wants."""
+        found: dict[str, Layout] = {}
+        attrs = cls.attrs
+        summaries = self._summaries
+
+        class Finder(cst.CSTVisitor):
+            def visit_Call(self, call: cst.Call) -> None:
+                f = call.func
+                if not (isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self"):
+                    return
+                info = attrs.get(f.attr.value)
+                if info is None or not call.args:
+                    return
+                a = call.args[0].value
+                if isinstance(a, cst.Name) and a.value in params and a.value not in found:
+                    want = _wanted(info, summaries)
+                    if want is not None:
+                        found[a.value] = want
+
+        node.body.visit(Finder())
+        return found
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement:
+        scope = self._scopes.pop()
+        if scope.kind == "forward" and scope.cls is not None:
+            cls = scope.cls
+            updated_node = updated_node.with_changes(name=cst.Name("call"))
+            cls.inputs = tuple(
+                TensorLayout(p, scope.bound_params[p].perm if p in scope.bound_params else None)
+                for p in scope.params
+            )
+            outs = [r for r in scope.returns]
+            out_layout = outs[-1] if outs else None
+            cls.outputs = (TensorLayout("output", out_layout.perm if out_layout else None),)
+            first = scope.bound_params.get(scope.params[0]) if scope.params else None
+            self._summaries[cls.name] = ClassSummary(cls.name, first, out_layout)
+        elif scope.kind == "function" and scope.returned_modules:
+            self._helpers[original_node.name.value] = scope.returned_modules[-1]
+        out: cst.BaseStatement = self._pop_compound(updated_node)
+        return out
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        s = self.scope
+        if s is not None and updated_node.value is not None:
+            info = self.module_of(updated_node.value)
+            if info is not None:
+                s.returned_modules.append(info)
+            elif self.is_tracked(updated_node.value):
+                s.returns.append(self.layout_of(updated_node.value))
+        return updated_node
+
+    # assignments -------------------------------------------------------------
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
+        s = self.scope
+        if s is None:
+            return updated_node
+        value = updated_node.value
+        info = self.module_of(value)
+        if (
+            len(updated_node.targets) == 1
+            and isinstance(value, cst.Name)
+            and isinstance(original_node.value, cst.Call)
+            and isinstance(updated_node.targets[0].target, cst.Name)
+            and updated_node.targets[0].target.value == value.value
+        ):
+            self._absorbed.add(id(updated_node))
+        for t in updated_node.targets:
+            target = t.target
+            if isinstance(target, cst.Name):
+                if isinstance(value, cst.List) and s.kind != "forward":
+                    got = [self.module_of(e.value) for e in value.elements]
+                    s.lists[target.value] = [g for g in got if g is not None]
+                if info is not None:
+                    s.modules[target.value] = info
+                elif s.kind == "forward":
+                    if self.is_tracked(value):
+                        s.vars[target.value] = self.layout_of(value)
+                    elif _is_tensorish(value):
+                        s.vars[target.value] = None
+                    else:
+                        s.vars.pop(target.value, None)
+            elif (
+                isinstance(target, cst.Attribute)
+                and isinstance(target.value, cst.Name)
+                and target.value.value == "self"
+                and s.cls is not None
+                and s.kind == "init"
+            ):
+                attr = target.attr.value
+                if info is not None:
+                    s.cls.attrs[attr] = info
+                    self._record(s.cls, attr, info)
+                elif isinstance(value, cst.Name) and value.value == "None":
+                    pass
+            elif isinstance(target, cst.Tuple) and s.kind == "forward":
+                new = self._unpack_shape(target, value)
+                if new is not None:
+                    return new
+        return updated_node
+
+    def _unpack_shape(self, target: cst.Tuple, value: cst.BaseExpression) -> cst.Assign | None:
+        """``n, c, h, w = x.shape`` on a permuted tensor: reorder the names, read ``ops.shape``."""
+        src = self._shape_src(value)
+        if src is None or not self.is_tracked(src):
+            return None
+        self._shape_pending.pop(id(value), None)
+        lay = self.layout_of(src)
+        for e in target.elements:
+            if isinstance(e.value, cst.Name) and self.scope is not None:
+                self.scope.vars.pop(e.value.value, None)
+        if lay is None or lay.is_identity or lay.rank != len(target.elements):
+            return None
+        elems = [target.elements[p] for p in lay.perm]
+        fixed = [
+            e.with_changes(comma=(cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(elems) - 1
+                                  else cst.MaybeSentinel.DEFAULT))
+            for i, e in enumerate(elems)
+        ]
+        return cst.Assign(
+            targets=[cst.AssignTarget(target=target.with_changes(elements=fixed))],
+            value=self.call("keras.ops.shape", [cst.Arg(src)]),
+        )
+
+    def leave_AugAssign(
+        self, original_node: cst.AugAssign, updated_node: cst.AugAssign
+    ) -> cst.BaseSmallStatement:
+        s = self.scope
+        if s is not None and s.kind == "forward" and isinstance(updated_node.target, cst.Name):
+            name = updated_node.target.value
+            if name in s.vars:
+                mine = s.vars[name]
+                other = self.layout_of(updated_node.value)
+                if mine is not None and other is not None and other.perm != mine.perm and other.rank == mine.rank:
+                    return updated_node.with_changes(value=self.convert(updated_node.value, other, mine))
+        return updated_node
+
+    def _record(self, cls: ClassCtx, path: str, info: ModuleInfo) -> None:
+        if info.transform is not None and info.rule_id is not None:
+            target = f"{path}.{info.target_suffix}" if info.target_suffix else path
+            cls.records[path] = LayerRecord(
+                cls.name, path, target, info.rule_id, info.transform, info.line, dict(info.extra)
+            )
+        for i, child in enumerate(info.children):
+            self._record(cls, f"{path}.{i}", child)
+        if info.repeated is not None:
+            self._record(cls, f"{path}.*", info.repeated)
+
+    # expressions -------------------------------------------------------------
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._inner.add(id(node.value))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._inner.add(id(node.func))
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if id(original_node) in self._inner:
+            return updated_node
+        if updated_node.value in self.imports.bindings:
+            qual = self.imports.bindings[updated_node.value]
+            return self._attribute_ref(original_node, updated_node, qual)
+        return updated_node
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        if id(original_node) in self._inner:
+            return updated_node
+        qual = self.imports.resolve(updated_node)
+        if qual is not None:
+            return self._attribute_ref(original_node, updated_node, qual)
+        return updated_node
+
+    def _attribute_ref(
+        self, original: cst.CSTNode, node: cst.BaseExpression, qual: str
+    ) -> cst.BaseExpression:
+        rule = self.rules.by_name.get(qual)
+        if rule is not None and rule.kind in (RuleKind.ATTRIBUTE, RuleKind.BASE) and rule.emit is not None:
+            if rule.kind is RuleKind.ATTRIBUTE:
+                self._find(original, Severity.MIGRATED, qual, f"-> {rule.emit}", rule.id)
+            return self.name(rule.emit)
+        self._unsupported(original, node, qual, rule)
+        return node
+
+    def _unsupported(self, original: cst.CSTNode, node: cst.BaseExpression, qual: str, rule: Rule | None) -> None:
+        root = self.imports.root_of(node)
+        if root:
+            self.kept_roots.add(root)
+        if rule is not None and rule.unsupported:
+            self._find(original, Severity.UNSUPPORTED, qual, rule.unsupported, rule.id)
+        else:
+            self._find(original, Severity.UNSUPPORTED, qual, "no rule maps this API")
+
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> cst.BaseExpression:
+        # x.shape[i] / x.size()[i] on a permuted tensor
+        src = self._shape_src(updated_node.value)
+        if src is None or not self.is_tracked(src) or len(updated_node.slice) != 1:
+            return updated_node
+        self._shape_pending.pop(id(updated_node.value), None)
+        lay = self.layout_of(src)
+        idx = updated_node.slice[0].slice
+        if not isinstance(idx, cst.Index):
+            return updated_node
+        i = int_or_ints(idx.value)
+        if lay is None or lay.is_identity or not isinstance(i, int):
+            if lay is not None and not lay.is_identity:
+                self._find(original_node, Severity.REVIEW, "Tensor.shape", "index is not a literal on a permuted tensor")
+            return updated_node
+        return cst.Subscript(
+            value=self.call("keras.ops.shape", [cst.Arg(src)]),
+            slice=[cst.SubscriptElement(cst.Index(int_node(lay.axis(i))))],
+        )
+
+    def leave_BinaryOperation(
+        self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
+    ) -> cst.BaseExpression:
+        left, right = updated_node.left, updated_node.right
+        lt, rt = self.is_tracked(left), self.is_tracked(right)
+        if not (lt or rt):
+            return updated_node
+        ll, rl = self.layout_of(left), self.layout_of(right)
+        if isinstance(updated_node.operator, cst.MatrixMultiply):
+            # matmul contracts the last two axes: both operands must be in source order there
+            outs = []
+            for side, lay in ((left, ll), (right, rl)):
+                if lay is not None and not lay.is_identity:
+                    side = self.convert(side, lay, identity(lay.rank))
+                outs.append(side)
+            updated_node = updated_node.with_changes(left=outs[0], right=outs[1])
+            rank = max((lay.rank for lay in (ll, rl) if lay is not None), default=None)
+            self._set_layout(updated_node, identity(rank) if rank is not None else None)
+            return updated_node
+        out = ll if ll is not None else rl
+        if ll is not None and rl is not None and ll.perm != rl.perm and ll.rank == rl.rank:
+            updated_node = updated_node.with_changes(right=self.convert(right, rl, ll))
+        self._set_layout(updated_node, out)
+        return updated_node
+
+    def leave_UnaryOperation(
+        self, original_node: cst.UnaryOperation, updated_node: cst.UnaryOperation
+    ) -> cst.BaseExpression:
+        if self.is_tracked(updated_node.expression):
+            self._set_layout(updated_node, self.layout_of(updated_node.expression))
+        return updated_node
+
+    # calls -------------------------------------------------------------------
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        qual = self.imports.resolve(func)
+        if qual is not None:
+            rule = self.rules.by_name.get(qual)
+            if rule is None or rule.kind not in (RuleKind.LAYER, RuleKind.FUNCTION) or rule.unsupported:
+                self._unsupported(original_node, func, qual, rule)
+                return updated_node
+            return self._apply(original_node, updated_node, rule, qual, receiver=None)
+        if isinstance(func, cst.Attribute):
+            recv = func.value
+            if isinstance(recv, cst.Name) and recv.value == "self":
+                info = self.module_of(func)
+                if info is not None:
+                    return self._call_module(original_node, updated_node, info, func.attr.value)
+                return updated_node
+            s = self.scope
+            if (
+                isinstance(recv, cst.Name)
+                and s is not None
+                and recv.value in s.lists
+                and func.attr.value == "append"
+                and len(updated_node.args) == 1
+            ):
+                got = self.module_of(updated_node.args[0].value)
+                if got is not None:
+                    s.lists[recv.value].append(got)
+                return updated_node
+            if self.is_tracked(recv) and self.scope is not None and self.scope.kind == "forward":
+                method = func.attr.value
+                rule = self.rules.by_method.get(method)
+                if rule is None or rule.unsupported:
+                    self._find(
+                        original_node,
+                        Severity.UNSUPPORTED,
+                        f"Tensor.{method}",
+                        rule.unsupported if rule and rule.unsupported else "no rule maps this tensor method",
+                        rule.id if rule else None,
+                    )
+                    return updated_node
+                return self._apply(original_node, updated_node, rule, f"Tensor.{method}", receiver=recv)
+            return updated_node
+        if isinstance(func, cst.Name):
+            s = self.scope
+            info = self.module_of(func) if s is not None else None
+            if info is not None and s is not None and s.kind == "forward":
+                return self._call_module(original_node, updated_node, info, func.value)
+            if func.value in self.torch_classes:
+                if self._cls() is not None:
+                    self.used_as_layer.add(func.value)
+                self._set_module(updated_node, ModuleInfo(Contract.CONTAINER, user_class=func.value))
+            elif func.value in self._helpers:
+                self._set_module(updated_node, self._helpers[func.value])
+        return updated_node
+
+    def _bind(self, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> tuple[dict[str, cst.BaseExpression], str | None]:
+        bound: dict[str, cst.BaseExpression] = {}
+        params = [p for p in rule.params if not p.startswith("*")]
+        variadic = any(p.startswith("*") for p in rule.params)
+        if receiver is not None:
+            bound["self"] = receiver
+        i = 0
+        for arg in call.args:
+            if arg.star:
+                if variadic:
+                    continue
+                return bound, f"{arg.star}-arguments cannot be mapped statically"
+            if arg.keyword is None:
+                if variadic:
+                    continue
+                if i >= len(params):
+                    return bound, "more positional arguments than the rule knows"
+                bound[params[i]] = arg.value
+                i += 1
+            else:
+                key = arg.keyword.value
+                if params and key not in params:
+                    return bound, f"argument {key!r} has no mapping"
+                bound[key] = arg.value
+        return bound, None
+
+    def _apply(
+        self,
+        original: cst.Call,
+        call: cst.Call,
+        rule: Rule,
+        api: str,
+        receiver: cst.BaseExpression | None,
+    ) -> cst.BaseExpression:
+        self._current_original = original
+        bound, problem = self._bind(rule, call, receiver)
+        if problem is not None:
+            self._unsupported_call(original, call, api, rule, problem)
+            return call
+        line, _ = self._line(original)
+        tensor_names = (["self"] if receiver is not None else []) + (
+            [rule.params[0]] if rule.kind is RuleKind.FUNCTION and rule.params and not rule.params[0].startswith("*") else []
+        )
+        layouts = {n: self.layout_of(bound[n]) for n in tensor_names if n in bound}
+        # operands of channels ops must be channels-last on the target side
+        if rule.contract is Contract.CHANNELS and rule.kind is not RuleKind.LAYER:
+            for n in tensor_names:
+                lay = layouts.get(n)
+                if lay is not None and rule.rank is not None and lay.rank == rule.rank:
+                    want = channels_last(rule.rank)
+                    if lay != want:
+                        bound[n] = self.convert(bound[n], lay, want)
+                        layouts[n] = want
+        site = CallSite(rule, call, bound, layouts, line)
+        if rule.hook is not None:
+            result = HOOKS[rule.hook](site, self)
+            if result is None:
+                self._unsupported_call(original, call, api, rule, "the rule's hook cannot migrate this call")
+                return call
+        else:
+            mapped = self.map_args(site)
+            if mapped.unsupported is not None:
+                self._unsupported_call(original, call, api, rule, mapped.unsupported)
+                return call
+            assert rule.emit is not None
+            args = list(mapped.args)
+            if receiver is not None:
+                args.insert(0, cst.Arg(receiver))
+            result = HookResult(self.call(rule.emit, args), notes=mapped.notes)
+        if isinstance(result, str):
+            self._unsupported_call(original, call, api, rule, result)
+            return call
+        expr = result.expr
+        severity = Severity.MIGRATED
+        for note in result.notes:
+            self._find(original, note.severity, api, note.message, rule.id)
+            if note.severity is Severity.REVIEW:
+                severity = Severity.REVIEW
+        if severity is Severity.MIGRATED:
+            target = rule.emit or (dotted(expr.func) if isinstance(expr, cst.Call) else None) or "code"
+            self._find(original, Severity.MIGRATED, api, f"-> {target}", rule.id)
+        if rule.kind is RuleKind.LAYER:
+            info = result.module or ModuleInfo(
+                rule.contract, rank=rule.rank, rule_id=rule.id, transform=rule.weights, line=line
+            )
+            self._set_module(expr, info)
+        else:
+            lay = result.layout
+            if lay is None and rule.contract in (Contract.ELEMENTWISE, Contract.CHANNELS, Contract.AXIS):
+                first = next(iter(layouts.values()), None) if layouts else None
+                lay = first
+                if rule.contract is Contract.CHANNELS and rule.rank is not None:
+                    lay = channels_last(rule.rank)
+            self._set_layout(expr, lay)
+        return expr
+
+    def _unsupported_call(self, original: cst.Call, call: cst.Call, api: str, rule: Rule, why: str) -> None:
+        root = self.imports.root_of(call.func)
+        if root and root in self.imports.bindings:
+            self.kept_roots.add(root)
+        self._find(original, Severity.UNSUPPORTED, api, why, rule.id)
+
+    # module calls in forward --------------------------------------------------
+    def _call_module(self, original: cst.Call, call: cst.Call, info: ModuleInfo, path: str) -> cst.BaseExpression:
+        if not call.args or call.args[0].keyword is not None or call.args[0].star:
+            return call
+        arg = call.args[0].value
+        have = self.layout_of(arg)
+        cls = self._cls()
+        out, convert_to = self._through(info, have, path, cls, original)
+        if convert_to is not None and have is not None:
+            new_arg = self.convert(arg, have, convert_to)
+            call = call.with_changes(args=[call.args[0].with_changes(value=new_arg), *call.args[1:]])
+        self._set_layout(call, out)
+        return call
+
+    def _through(
+        self,
+        info: ModuleInfo,
+        have: Layout | None,
+        path: str,
+        cls: ClassCtx | None,
+        node: cst.CSTNode,
+    ) -> tuple[Layout | None, Layout | None]:
+        """Push a layout through a module: (output layout, layout the input must first be converted to)."""
+        c = info.contract
+        if info.axis is not None and have is not None:
+            src_dim, chosen = info.axis
+            if have.rank and have.axis(src_dim) % have.rank != chosen % have.rank:
+                self._find(
+                    node, Severity.REVIEW, info.rule_id or path,
+                    f"self.{path} was built with axis={chosen}, but here the source dim {src_dim} is target axis {have.axis(src_dim)}",
+                    info.rule_id,
+                )
+        if c is Contract.ELEMENTWISE:
+            return have, None
+        if c is Contract.CHANNELS:
+            rank = info.rank or (have.rank if have is not None else None)
+            if rank is None:
+                return None, None
+            want = channels_last(rank)
+            if have is None or have == want:
+                return want, None
+            if have.flattened is not None or have.rank != rank:
+                return want, None
+            return want, want
+        if c is Contract.LAST_DIM:
+            if have is None:
+                return None, None
+            if have.flattened is not None:
+                if cls is not None and path in cls.records:
+                    rec = cls.records[path]
+                    if rec.transform == "linear":
+                        extra = dict(rec.extra)
+                        extra["flatten_perm"] = list(have.flattened.perm)
+                        extra["flatten_line"] = have.flattened.line
+                        cls.records[path] = LayerRecord(
+                            rec.owner, rec.path, rec.target, rec.rule_id, "linear_after_flatten", rec.line, extra
+                        )
+                return identity(2), None
+            if have.keeps_last_dim():
+                return have, None
+            return identity(have.rank), identity(have.rank)
+        if c is Contract.FLATTEN:
+            if have is None or have.is_identity:
+                return identity(2), None
+            line, _ = self._line(node)
+            from migrator.engine.layout import Flattened
+
+            return Layout((0, 1), Flattened(have.perm, line)), None
+        if c is Contract.EMBEDDING:
+            return identity((have.rank if have is not None else 2) + 1), None
+        if c is Contract.CONTAINER:
+            if info.user_class is not None:
+                summ = self._summaries.get(info.user_class)
+                if summ is None:
+                    return have, None
+                want = summ.input_layout
+                conv = want if (want is not None and have is not None and have != want and have.rank == want.rank) else None
+                return summ.output_layout, conv
+            if info.children:
+                lay = have
+                first_conv: Layout | None = None
+                for i, child in enumerate(info.children):
+                    lay, conv = self._through(child, lay, f"{path}.{i}", cls, node)
+                    if conv is not None:
+                        if i == 0:
+                            first_conv = conv
+                        else:
+                            self._find(node, Severity.REVIEW, f"self.{path}", "a layer inside this Sequential needs a layout change the engine cannot insert", None)
+                return lay, first_conv
+            if info.repeated is not None:
+                return self._through(info.repeated, have, f"{path}.*", cls, node)
+            return have, None
+        return have, None
+
+
+def _wanted(info: ModuleInfo, summaries: dict[str, ClassSummary]) -> Layout | None:
+    if info.contract is Contract.CHANNELS and info.rank is not None:
+        return channels_last(info.rank)
+    if info.contract is Contract.CONTAINER:
+        if info.user_class is not None and info.user_class in summaries:
+            return summaries[info.user_class].input_layout
+        if info.children:
+            return _wanted(info.children[0], summaries)
+    return None
+
+
+def _axis_node(axis: int, rank: int) -> cst.BaseExpression:
+    return int_node(-1 if axis == rank - 1 and rank > 2 else axis)
+
+
+def _shape_source(value: cst.BaseExpression) -> cst.BaseExpression | None:
+    if isinstance(value, cst.Attribute) and value.attr.value == "shape":
+        return value.value
+    if (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "size"
+        and not value.args
+    ):
+        return value.func.value
+    return None
+
+
+def _is_tensorish(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Call | cst.BinaryOperation | cst.Subscript)
+
+
+def _with_markers(node: Any, markers: list[str]) -> Any:
+    if not markers:
+        return node
+    existing = {line.comment.value for line in node.leading_lines if line.comment is not None}
+    new_lines = list(node.leading_lines)
+    for text in dict.fromkeys(markers):
+        if text not in existing:
+            new_lines.append(cst.EmptyLine(comment=cst.Comment(text)))
+    return node.with_changes(leading_lines=new_lines)
+
+
+def kwargs_of(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    return commas(args)
+
+
+__all__ = ["MARKER", "ClassSummary", "TorchToKeras", "kwargs_of"]

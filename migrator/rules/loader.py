@@ -1,0 +1,305 @@
+"""Load rule files (TOML) from directories and validate them, with errors naming file, rule and field."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import libcst as cst
+
+from migrator.rules.schema import (
+    ArgSpec,
+    Contract,
+    Example,
+    Rule,
+    RuleKind,
+    ValueTransform,
+)
+from migrator.types import Direction
+
+
+class RuleError(ValueError):
+    """An invalid rule file. The message is one line: ``file: rule id: field: problem``."""
+
+    def __init__(self, path: Path, rule_id: str | None, field_name: str | None, problem: str):
+        parts = [str(path)]
+        if rule_id:
+            parts.append(f"rule {rule_id}")
+        if field_name:
+            parts.append(f"field {field_name!r}")
+        parts.append(problem)
+        super().__init__(": ".join(parts))
+        self.path = path
+        self.rule_id = rule_id
+        self.field_name = field_name
+
+
+_RULE_KEYS = {
+    "id",
+    "kind",
+    "match",
+    "params",
+    "emit",
+    "args",
+    "set",
+    "hook",
+    "weights",
+    "contract",
+    "rank",
+    "summary",
+    "notes",
+    "examples",
+    "unchanged",
+    "unsupported",
+}
+_ARG_KEYS = {
+    "to",
+    "drop",
+    "skip_if",
+    "values",
+    "only",
+    "reason",
+    "axis",
+    "value",
+    "positional",
+    "review",
+    "default",
+}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Rules indexed for matching. Built once per run; never mutated."""
+
+    rules: tuple[Rule, ...]
+    by_name: Mapping[str, Rule] = field(default_factory=dict)
+    by_method: Mapping[str, Rule] = field(default_factory=dict)
+
+    def get(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+
+def default_rule_dir(direction: Direction) -> Path:
+    """The rule directory shipped inside the package."""
+    base = resources.files("migrator.rules_data")
+    return Path(str(base)) / direction.value
+
+
+def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet:
+    """Load the shipped rules for ``direction`` and then each extra directory.
+
+    A rule in a later directory that matches the same API as an earlier one replaces it, so users
+    can override shipped behaviour; duplicate ids within one directory are an error.
+    """
+    dirs = [default_rule_dir(direction), *extra_dirs]
+    ordered: dict[str, Rule] = {}  # match key -> rule, later directories win
+    seen_ids: dict[str, Path] = {}
+    all_rules: list[Rule] = []
+    for d in dirs:
+        if not d.is_dir():
+            raise RuleError(d, None, None, "rule directory does not exist")
+        dir_ids: set[str] = set()
+        for path in sorted(d.rglob("*.toml")):
+            for rule in _load_file(path):
+                if rule.id in dir_ids:
+                    raise RuleError(path, rule.id, "id", f"duplicate rule id (also in {seen_ids[rule.id]})")
+                dir_ids.add(rule.id)
+                seen_ids[rule.id] = path
+                all_rules.append(rule)
+                for m in rule.match:
+                    ordered[m] = rule
+    by_name = {k: r for k, r in ordered.items() if r.kind is not RuleKind.METHOD}
+    by_method = {
+        k.removeprefix("Tensor."): r for k, r in ordered.items() if r.kind is RuleKind.METHOD
+    }
+    live = {id(r) for r in ordered.values()}
+    return RuleSet(
+        rules=tuple(r for r in all_rules if id(r) in live),
+        by_name=MappingProxyType(by_name),
+        by_method=MappingProxyType(by_method),
+    )
+
+
+def _load_file(path: Path) -> list[Rule]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RuleError(path, None, None, f"not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(path, None, None, f"invalid TOML: {exc}") from None
+    unknown = set(data) - {"rule"}
+    if unknown:
+        raise RuleError(path, None, sorted(unknown)[0], "unknown top-level key (expected [[rule]])")
+    raw_rules = data.get("rule", [])
+    if not isinstance(raw_rules, list):
+        raise RuleError(path, None, "rule", "must be an array of tables ([[rule]])")
+    return [_parse_rule(path, raw) for raw in raw_rules]
+
+
+def _check_code(path: Path, rule_id: str, field_name: str, text: object) -> str:
+    if not isinstance(text, str):
+        raise RuleError(path, rule_id, field_name, f"must be Python code as a string, got {text!r}")
+    try:
+        cst.parse_expression(text)
+    except cst.ParserSyntaxError:
+        raise RuleError(path, rule_id, field_name, f"not a Python expression: {text!r}") from None
+    return text
+
+
+def _str(path: Path, rule_id: str, name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise RuleError(path, rule_id, name, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _str_tuple(path: Path, rule_id: str, name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError(path, rule_id, name, "must be a string or a list of strings")
+    return tuple(value)
+
+
+def _enum(path: Path, rule_id: str, name: str, value: object, enum_type: Any) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(repr(e.value) for e in enum_type)
+        raise RuleError(path, rule_id, name, f"{value!r} is not one of {choices}") from None
+
+
+def _parse_rule(path: Path, raw: Any) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(path, None, None, "each [[rule]] must be a table")
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not rule_id:
+        raise RuleError(path, None, "id", "every rule needs a non-empty string id")
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise RuleError(path, rule_id, sorted(unknown)[0], "unknown field")
+    if "kind" not in raw:
+        raise RuleError(path, rule_id, "kind", "missing")
+    kind: RuleKind = _enum(path, rule_id, "kind", raw["kind"], RuleKind)
+    if "match" not in raw:
+        raise RuleError(path, rule_id, "match", "missing")
+    match = _str_tuple(path, rule_id, "match", raw["match"])
+    if kind is RuleKind.METHOD and not all(m.startswith("Tensor.") for m in match):
+        raise RuleError(path, rule_id, "match", "method rules match 'Tensor.<name>'")
+    params = _str_tuple(path, rule_id, "params", raw.get("params", []))
+    emit = raw.get("emit")
+    if emit is not None:
+        emit = _str(path, rule_id, "emit", emit)
+    hook = raw.get("hook")
+    if hook is not None:
+        from migrator.transforms import HOOKS
+
+        hook = _str(path, rule_id, "hook", hook)
+        if hook not in HOOKS:
+            raise RuleError(path, rule_id, "hook", f"unknown hook {hook!r} (known: {', '.join(sorted(HOOKS))})")
+    unsupported = raw.get("unsupported")
+    if unsupported is not None:
+        unsupported = _str(path, rule_id, "unsupported", unsupported)
+    if emit is None and hook is None and unsupported is None and kind is not RuleKind.BASE:
+        raise RuleError(path, rule_id, "emit", "a rule needs 'emit', 'hook' or 'unsupported'")
+    args_raw = raw.get("args", {})
+    if not isinstance(args_raw, dict):
+        raise RuleError(path, rule_id, "args", "must be a table")
+    args = {}
+    for name, spec in args_raw.items():
+        if params and name not in params:
+            raise RuleError(path, rule_id, f"args.{name}", f"not in params {list(params)}")
+        args[name] = _parse_arg(path, rule_id, name, spec)
+    set_raw = raw.get("set", {})
+    if not isinstance(set_raw, dict):
+        raise RuleError(path, rule_id, "set", "must be a table")
+    set_ = {k: _check_code(path, rule_id, f"set.{k}", v) for k, v in set_raw.items()}
+    weights = raw.get("weights")
+    if weights is not None:
+        weights = _str(path, rule_id, "weights", weights)
+    contract: Contract = _enum(path, rule_id, "contract", raw.get("contract", "none"), Contract)
+    rank = raw.get("rank")
+    if rank is not None and (not isinstance(rank, int) or rank < 2):
+        raise RuleError(path, rule_id, "rank", "must be an integer >= 2")
+    examples = []
+    for i, ex in enumerate(raw.get("examples", [])):
+        if not isinstance(ex, dict) or set(ex) != {"before", "after"}:
+            raise RuleError(path, rule_id, f"examples[{i}]", "needs exactly 'before' and 'after'")
+        examples.append(
+            Example(
+                before=_str(path, rule_id, f"examples[{i}].before", ex["before"]),
+                after=_str(path, rule_id, f"examples[{i}].after", ex["after"]),
+            )
+        )
+    return Rule(
+        id=rule_id,
+        kind=kind,
+        match=match,
+        source=path,
+        params=params,
+        emit=emit,
+        args=MappingProxyType(args),
+        set=MappingProxyType(set_),
+        hook=hook,
+        weights=weights,
+        contract=contract,
+        rank=rank,
+        summary=_str(path, rule_id, "summary", raw.get("summary", "")),
+        notes=_str_tuple(path, rule_id, "notes", raw.get("notes", [])),
+        examples=tuple(examples),
+        unchanged=_str_tuple(path, rule_id, "unchanged", raw.get("unchanged", [])),
+        unsupported=unsupported,
+    )
+
+
+def _parse_arg(path: Path, rule_id: str, name: str, spec: Any) -> ArgSpec:
+    where = f"args.{name}"
+    if not isinstance(spec, dict):
+        raise RuleError(path, rule_id, where, "must be an inline table, e.g. { to = 'units' }")
+    unknown = set(spec) - _ARG_KEYS
+    if unknown:
+        raise RuleError(path, rule_id, f"{where}.{sorted(unknown)[0]}", "unknown field")
+    values = spec.get("values", {})
+    if not isinstance(values, dict):
+        raise RuleError(path, rule_id, f"{where}.values", "must be a table of code -> code")
+    for k, v in values.items():
+        _check_code(path, rule_id, f"{where}.values", k)
+        _check_code(path, rule_id, f"{where}.values", v)
+    only = _str_tuple(path, rule_id, f"{where}.only", spec.get("only", []))
+    for v in only:
+        _check_code(path, rule_id, f"{where}.only", v)
+    skip_if = spec.get("skip_if")
+    if skip_if is not None:
+        skip_if = _check_code(path, rule_id, f"{where}.skip_if", skip_if)
+    default = spec.get("default")
+    if default is not None:
+        default = _check_code(path, rule_id, f"{where}.default", default)
+    value = spec.get("value")
+    if value is not None:
+        value = _enum(path, rule_id, f"{where}.value", value, ValueTransform)
+    for flag in ("drop", "axis", "positional"):
+        if not isinstance(spec.get(flag, False), bool):
+            raise RuleError(path, rule_id, f"{where}.{flag}", "must be true or false")
+    to = spec.get("to")
+    if to is not None:
+        to = _str(path, rule_id, f"{where}.to", to)
+    return ArgSpec(
+        to=to,
+        drop=spec.get("drop", False),
+        skip_if=skip_if,
+        values=MappingProxyType(dict(values)),
+        only=only,
+        reason=_str(path, rule_id, f"{where}.reason", spec.get("reason", "")),
+        axis=spec.get("axis", False),
+        value=value,
+        positional=spec.get("positional", False),
+        review=_str(path, rule_id, f"{where}.review", spec.get("review", "")),
+        default=default,
+    )

@@ -1,0 +1,79 @@
+"""The rule schema as frozen dataclasses. Every value that stands for code is Python source text,
+parsed with libcst when used and never evaluated."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class RuleKind(enum.Enum):
+    LAYER = "layer"  # a constructor that builds a module (nn.Conv2d)
+    FUNCTION = "function"  # a function call (F.relu, torch.cat)
+    METHOD = "method"  # a method on a tensor (x.view); ``match`` is ``Tensor.<name>``
+    ATTRIBUTE = "attribute"  # a dotted name used as a value or annotation (torch.Tensor, x.shape)
+    BASE = "base"  # a base class (nn.Module)
+
+
+class Contract(enum.Enum):
+    """What a layer or op needs from the layout of its tensor operand, and what it gives back."""
+
+    NONE = "none"  # not a tensor operation
+    ELEMENTWISE = "elementwise"  # any layout; output has the input's layout
+    CHANNELS = "channels"  # channels-first in the source, channels-last in the target (conv, pool, BN)
+    LAST_DIM = "last_dim"  # acts on the last axis, which must be the same axis on both sides (Linear)
+    AXIS = "axis"  # takes axis arguments that are remapped through the operand's layout
+    FLATTEN = "flatten"  # flattens all but the batch axis (order depends on layout)
+    EMBEDDING = "embedding"  # integer ids in, a new trailing feature axis out
+    CONTAINER = "container"  # Sequential / ModuleList: composed of its elements
+
+
+class ValueTransform(enum.Enum):
+    ONE_MINUS = "one_minus"  # BatchNorm momentum: keras = 1 - torch
+    NOT = "not"  # boolean inverse
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """How one source argument maps to the target call."""
+
+    to: str | None = None  # target keyword (None: same name)
+    drop: bool = False  # no effect on the computation (device, dtype, inplace)
+    skip_if: str | None = None  # omit the target keyword when the source value is this literal
+    values: Mapping[str, str] = field(default_factory=dict)  # literal value table source -> target
+    only: tuple[str, ...] = ()  # the literal values the rule can migrate; others are unsupported
+    reason: str = ""  # why other values are unsupported / what to review
+    axis: bool = False  # the value is a source dim (int or tuple of ints), remapped by layout
+    value: ValueTransform | None = None
+    positional: bool = False  # emit positionally, in signature order (tensor operands)
+    review: str = ""  # when present, the argument's presence is flagged for review with this text
+    default: str | None = None  # the source default (code), for axis arguments that must be explicit
+
+
+@dataclass(frozen=True)
+class Example:
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: RuleKind
+    match: tuple[str, ...]
+    source: Path
+    params: tuple[str, ...] = ()
+    emit: str | None = None
+    args: Mapping[str, ArgSpec] = field(default_factory=dict)
+    set: Mapping[str, str] = field(default_factory=dict)  # target keywords added when not mapped
+    hook: str | None = None
+    weights: str | None = None
+    contract: Contract = Contract.NONE
+    rank: int | None = None  # spatial dims + 2 for CHANNELS layers (Conv2d: 4); None = any
+    summary: str = ""
+    notes: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    unsupported: str | None = None  # a rule that only explains why an API cannot be migrated

@@ -1,0 +1,39 @@
+"""Shared test helpers. Tests needing torch/TensorFlow are marked `frameworks`; CI installs both and
+runs them (skipping is not passing)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from migrator.rules.loader import RuleSet, load_rules
+from migrator.types import Direction
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "torch2tf"
+
+# Rule examples are fragments: this preamble is put in front of `before`, and the generated
+# header and import block are cut from the output before it is compared with `after`.
+PREAMBLE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
+
+
+@pytest.fixture(scope="session")
+def torch2tf_rules() -> RuleSet:
+    return load_rules(Direction.TORCH2TF)
+
+
+def body_after_imports(code: str) -> str:
+    """The output without the header comment and the top import block."""
+    lines = code.splitlines()
+    i = 0
+    while i < len(lines) and (
+        not lines[i].strip()
+        or lines[i].startswith(("import ", "from ", "# Migrated from PyTorch by fwmigrate"))
+    ):
+        i += 1
+    return "\n".join(lines[i:]).strip() + "\n"
