@@ -34,8 +34,19 @@ class Emitter:
             "tf": "tf" not in taken_names,
         }
         self.used: set[str] = set()
+        self._qualified: dict[int, tuple[cst.BaseExpression, str]] = {}
+
+    def qualified_of(self, node: cst.BaseExpression) -> str | None:
+        """The qualified target name an emitted name node stands for."""
+        hit = self._qualified.get(id(node))
+        return hit[1] if hit is not None else None
 
     def name(self, qualified: str) -> cst.BaseExpression:
+        node = self._name(qualified)
+        self._qualified[id(node)] = (node, qualified)
+        return node
+
+    def _name(self, qualified: str) -> cst.BaseExpression:
         for prefix, alias, _ in _PREFIXES:
             if qualified.startswith(prefix):
                 rest = qualified[len(prefix) :]

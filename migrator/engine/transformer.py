@@ -803,14 +803,14 @@ class TorchToKeras(cst.CSTTransformer):
             self._unsupported_call(original, call, api, rule, result)
             return call
         expr = result.expr
-        severity = Severity.MIGRATED
-        for note in result.notes:
+        reviews = [n for n in result.notes if n.severity is not Severity.MIGRATED]
+        for note in reviews:
             self._find(original, note.severity, api, note.message, rule.id)
-            if note.severity is Severity.REVIEW:
-                severity = Severity.REVIEW
-        if severity is Severity.MIGRATED:
-            target = rule.emit or (dotted(expr.func) if isinstance(expr, cst.Call) else None) or "code"
-            self._find(original, Severity.MIGRATED, api, f"-> {target}", rule.id)
+        if not reviews:
+            target = self._describe(expr, rule)
+            infos = [n.message for n in result.notes if n.severity is Severity.MIGRATED]
+            message = f"-> {target}" + (f" ({'; '.join(infos)})" if infos else "")
+            self._find(original, Severity.MIGRATED, api, message, rule.id)
         if rule.kind is RuleKind.LAYER:
             info = result.module or ModuleInfo(
                 rule.contract, rank=rule.rank, rule_id=rule.id, transform=rule.weights, line=line
@@ -825,6 +825,18 @@ class TorchToKeras(cst.CSTTransformer):
                     lay = channels_last(rule.rank)
             self._set_layout(expr, lay)
         return expr
+
+    def _describe(self, expr: cst.BaseExpression, rule: Rule) -> str:
+        if isinstance(expr, cst.Call):
+            func = expr.func
+            if isinstance(func, cst.Call):  # layers.Flatten()(x)
+                func = func.func
+            q = self.emit.qualified_of(func)
+            if q is not None:
+                return q
+        if rule.emit is not None:
+            return rule.emit
+        return "nothing (absorbed into the tracked layout)" if isinstance(expr, cst.Name) else "code"
 
     def _unsupported_call(self, original: cst.Call, call: cst.Call, api: str, rule: Rule, why: str) -> None:
         root = self.imports.root_of(call.func)

@@ -193,7 +193,7 @@ def permute(site: CallSite, tools: Tools) -> HookResult | str:
     if lay.flattened is not None or lay.rank != len(dims):
         return "permute of a tensor of unexpected rank"
     dims = tuple(d % len(dims) for d in dims)
-    return HookResult(x, layout=lay.permuted(dims), notes=(Note(Severity.MIGRATED, "permute absorbed into the tracked layout"),))
+    return HookResult(x, layout=lay.permuted(dims))
 
 
 def transpose(site: CallSite, tools: Tools) -> HookResult | str:
@@ -209,7 +209,7 @@ def transpose(site: CallSite, tools: Tools) -> HookResult | str:
         lay = identity(max(rank, 2) if rank > 2 else 3) if rank <= 2 else identity(rank)
     if lay.flattened is not None:
         return "transpose of a flattened tensor"
-    return HookResult(x, layout=lay.permuted(transpose_dims(lay.rank, a, b)), notes=(Note(Severity.MIGRATED, "transpose absorbed into the tracked layout"),))
+    return HookResult(x, layout=lay.permuted(transpose_dims(lay.rank, a, b)))
 
 
 def size(site: CallSite, tools: Tools) -> HookResult | str:
