@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
@@ -17,11 +17,11 @@ from migrator.types import Direction, MigrationResult
 __all__ = [
     "InputError",
     "RuleError",
+    "default_output_path",
+    "load_rules",
     "migrate_source",
     "read_source",
     "record_path_for",
-    "default_output_path",
-    "load_rules",
     "write_atomic",
     "write_outputs",
 ]
@@ -44,9 +44,14 @@ def migrate_source(
     if rules is None:
         rules = load_rules(direction, extra_rule_dirs)
     try:
-        return migrate_torch_source(source, rules, source_name)
+        return migrate_torch_source(source, rules, Path(source_name).name)
     except cst.ParserSyntaxError as exc:
-        raise InputError(f"{source_name}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {exc.message}") from None
+        line, col, msg = exc.raw_line, exc.raw_column + 1, exc.message
+        try:  # CPython's parser locates the error exactly; libcst's can point past it
+            ast.parse(source)
+        except SyntaxError as err:
+            line, col, msg = err.lineno or line, err.offset or col, err.msg
+        raise InputError(f"{source_name}:{line}:{col}: syntax error: {msg}") from None
 
 
 def read_source(path: Path) -> str:
@@ -80,21 +85,30 @@ def record_path_for(out: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same directory and rename it into place."""
+    tmp = _temp_with(path, text)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _temp_with(path: Path, text: str) -> Path:
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"{path}: cannot write: {exc.strerror}") from None
         raise
+    return tmp
 
 
 def check_writable(paths: Sequence[Path], force: bool) -> None:
@@ -112,13 +126,24 @@ def check_writable(paths: Sequence[Path], force: bool) -> None:
 
 
 def write_outputs(result: MigrationResult, out: Path, force: bool) -> Path:
-    """Write the migrated code and its migration record, both atomically; returns the record path."""
+    """Write the migrated code and its migration record; returns the record path.
+
+    Both are written to temporary files first and renamed into place only when both exist, so a
+    failure leaves neither behind.
+    """
     record = record_path_for(out)
     check_writable([out, record], force)
-    write_atomic(record, result.record.dumps())
+    tmp_code = _temp_with(out, result.code)
     try:
-        write_atomic(out, result.code)
-    except InputError:
-        record.unlink(missing_ok=True)
+        tmp_record = _temp_with(record, result.record.dumps())
+    except BaseException:
+        tmp_code.unlink(missing_ok=True)
         raise
+    try:
+        os.replace(tmp_code, out)
+        os.replace(tmp_record, record)
+    except OSError as exc:
+        tmp_code.unlink(missing_ok=True)
+        tmp_record.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write: {exc.strerror}") from None
     return record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from pathlib import Path
 
@@ -29,14 +30,27 @@ def main() -> None:
 
 @main.command("torch2tf")
 @click.argument("src", type=str)
-@click.option("-o", "--output", "out", type=str, default=None,
-              help="Output file (default: <stem>_tf.py beside SRC; '-' for stdout).")
-@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path),
-              help="Extra rule directory (repeatable); its rules override the shipped ones.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=str,
+    default=None,
+    help="Output file (default: <stem>_tf.py beside SRC; '-' for stdout).",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule directory (repeatable); its rules override the shipped ones.",
+)
 @click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
-def torch2tf(src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool) -> None:
+def torch2tf(
+    src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
+) -> None:
     """Migrate a PyTorch model file SRC ('-' for stdin) to Keras 3.
 
     Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
@@ -46,7 +60,13 @@ def torch2tf(src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool,
 
 
 def _migrate(
-    direction: Direction, src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
+    direction: Direction,
+    src: str,
+    out: str | None,
+    rule_dirs: tuple[Path, ...],
+    diff: bool,
+    force: bool,
+    quiet: bool,
 ) -> None:
     try:
         rules = api.load_rules(direction, rule_dirs)
@@ -56,13 +76,23 @@ def _migrate(
         if src == "-":
             source, name = sys.stdin.read(), "<stdin>"
         else:
-            source, name = api.read_source(Path(src)), Path(src).name
+            source, name = api.read_source(Path(src)), src
         result = api.migrate_source(source, direction, rules, source_name=name)
         if diff:
-            to_name = out or (str(api.default_output_path(Path(src), direction)) if src != "-" else "<stdout>")
-            click.echo("".join(difflib.unified_diff(
-                source.splitlines(keepends=True), result.code.splitlines(keepends=True),
-                fromfile=src, tofile=to_name)), nl=False)
+            to_name = out or (
+                str(api.default_output_path(Path(src), direction)) if src != "-" else "<stdout>"
+            )
+            click.echo(
+                "".join(
+                    difflib.unified_diff(
+                        source.splitlines(keepends=True),
+                        result.code.splitlines(keepends=True),
+                        fromfile=src,
+                        tofile=to_name,
+                    )
+                ),
+                nl=False,
+            )
         elif out == "-" or (out is None and src == "-"):
             click.echo(result.code, nl=False)
         else:
@@ -74,6 +104,12 @@ def _migrate(
                 click.echo(f"wrote {target} and {record}", err=True)
     except api.InputError as exc:
         _fail(str(exc))
+    except Exception as exc:  # a bug in fwmigrate, not in the input: say so in one line
+        if os.environ.get("FWMIGRATE_DEBUG") == "1":
+            raise
+        _fail(
+            f"{src}: internal error ({type(exc).__name__}: {exc}); rerun with FWMIGRATE_DEBUG=1 and report it"
+        )
     if not quiet:
         click.echo(render_summary(result, src), err=True, nl=False)
     sys.exit(EXIT_OK if result.complete else EXIT_UNSUPPORTED)

@@ -34,7 +34,9 @@ def _check(path: Path, actual: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_fixture_snapshot(torch2tf_rules: RuleSet, name: str) -> None:
     d = FIXTURES / name
-    result = migrate_source((d / "input.py").read_text(encoding="utf-8"), Direction.TORCH2TF, torch2tf_rules, "input.py")
+    result = migrate_source(
+        (d / "input.py").read_text(encoding="utf-8"), Direction.TORCH2TF, torch2tf_rules, "input.py"
+    )
     _check(d / "expected.py", result.code)
     _check(d / "expected.migration.json", result.record.dumps())
     _check(d / "expected.summary.txt", render_summary(result, "input.py", verbose=True))

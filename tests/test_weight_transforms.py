@@ -309,9 +309,7 @@ def test_depthwise_conv1d(seed: int, n: int, c: int, m: int, k: int, length: int
     module = torch.nn.Conv1d(c, c * m, k, groups=c)
     randomize_(module, rng)
     layer = keras.layers.DepthwiseConv1D(k, depth_multiplier=m)
-    transfer(
-        "depthwise_conv1d", module, layer, (n, length, c), TransformContext(depth_multiplier=m)
-    )
+    transfer("depthwise_conv1d", module, layer, (n, length, c), TransformContext(depth_multiplier=m))
     x = randn(rng, n, c, length)
     assert_close(to_first(run_keras(layer, to_last(x))), run_torch(module, x))
 
@@ -349,9 +347,7 @@ def test_conv_transpose2d(
     ks=st.sampled_from([(2, 2), (3, 1), (3, 2)]),
     length=st.integers(2, 7),
 )
-def test_conv_transpose1d(
-    seed: int, n: int, c_in: int, c_out: int, ks: tuple[int, int], length: int
-) -> None:
+def test_conv_transpose1d(seed: int, n: int, c_in: int, c_out: int, ks: tuple[int, int], length: int) -> None:
     rng = np.random.default_rng(seed)
     k, s = ks
     module = torch.nn.ConvTranspose1d(c_in, c_out, k, stride=s)
@@ -417,9 +413,7 @@ def test_layernorm_without_affine_has_no_weights() -> None:
 
 @pytest.mark.frameworks
 @FRAMEWORK_SETTINGS
-@given(
-    seed=seeds, n=batches, num=st.integers(2, 20), dim=st.integers(1, 8), length=st.integers(1, 6)
-)
+@given(seed=seeds, n=batches, num=st.integers(2, 20), dim=st.integers(1, 8), length=st.integers(1, 6))
 def test_embedding(seed: int, n: int, num: int, dim: int, length: int) -> None:
     rng = np.random.default_rng(seed)
     module = torch.nn.Embedding(num, dim)
@@ -463,9 +457,7 @@ def test_mutation_linear_instead_of_linear_after_flatten_is_detected() -> None:
         dense.set_weights(apply_transform(name, state_of(linear), ctx))
         return run_keras(dense, flat)
 
-    assert_close(
-        dense_output("linear_after_flatten", TransformContext(flatten_shape=(c, h, w))), expected
-    )
+    assert_close(dense_output("linear_after_flatten", TransformContext(flatten_shape=(c, h, w))), expected)
     assert max_diff(dense_output("linear", TransformContext()), expected) > 1e-2
 
 
@@ -513,9 +505,7 @@ def test_bad_shapes_and_context_raise() -> None:
     with pytest.raises(TransformError, match="flatten_shape is required"):
         apply_transform("linear_after_flatten", {"weight": w})
     with pytest.raises(TransformError, match="12 input features"):
-        apply_transform(
-            "linear_after_flatten", {"weight": w}, TransformContext(flatten_shape=(5, 2))
-        )
+        apply_transform("linear_after_flatten", {"weight": w}, TransformContext(flatten_shape=(5, 2)))
     with pytest.raises(TransformError, match=r"'conv2d'.*4 dimensions"):
         apply_transform("conv2d", {"weight": w})
     with pytest.raises(TransformError, match="depth_multiplier"):

@@ -37,7 +37,12 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
     new = _layers_not_models(new, transformer.used_as_layer, emitter)
     new = _rewrite_imports(new, transformer.kept_roots, emitter.import_lines())
     classes = tuple(
-        ClassRecord(name, "keras.layers.Layer" if name in transformer.used_as_layer else base, inputs, outputs)
+        ClassRecord(
+            name,
+            "keras.layers.Layer" if name in transformer.used_as_layer else base,
+            inputs,
+            outputs,
+        )
         for name, (base, inputs, outputs) in transformer.class_records.items()
     )
     record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records))
@@ -80,13 +85,18 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
     existing = {
         cst.Module([]).code_for_node(s).strip()
         for s in body
-        if isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, cst.Import | cst.ImportFrom) for x in s.body)
+        if isinstance(s, cst.SimpleStatementLine)
+        and all(isinstance(x, cst.Import | cst.ImportFrom) for x in s.body)
     }
     insert_at: int | None = None
     leading: list[cst.EmptyLine] = []
     new_body: list[cst.BaseStatement] = []
     for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Import | cst.ImportFrom):
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Import | cst.ImportFrom)
+        ):
             imp = stmt.body[0]
             kept_names = []
             touched = False
@@ -109,10 +119,15 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
     if insert_at is None:
         insert_at = _after_docstring(new_body)
     lines = [w for w in wanted if w not in existing]
-    new_stmts: list[cst.BaseStatement] = [cst.parse_statement(w + "\n") for w in lines]  # type: ignore[misc]
+    new_stmts: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = [
+        cst.parse_statement(w + "\n") for w in lines
+    ]
     has_header = any(
         line.comment is not None and line.comment.value == HEADER
-        for line in [*module.header, *(x for s in new_body for x in getattr(s, "leading_lines", ()))]
+        for line in [
+            *module.header,
+            *(x for s in new_body for x in getattr(s, "leading_lines", ())),
+        ]
     )
     if not has_header:
         header = [*leading, cst.EmptyLine(comment=cst.Comment(HEADER))]
@@ -120,7 +135,8 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
             new_stmts[0] = new_stmts[0].with_changes(leading_lines=header)
         elif insert_at < len(new_body):
             first = new_body[insert_at]
-            new_body[insert_at] = first.with_changes(leading_lines=[*header, *first.leading_lines])  # type: ignore[union-attr]
+            if isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+                new_body[insert_at] = first.with_changes(leading_lines=[*header, *first.leading_lines])
     elif new_stmts and leading:
         new_stmts[0] = new_stmts[0].with_changes(leading_lines=leading)
     new_body[insert_at:insert_at] = new_stmts
@@ -137,10 +153,14 @@ def _after_docstring(body: list[cst.BaseStatement]) -> int:
         s = body[i]
         if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1:
             small = s.body[0]
-            if isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString | cst.ConcatenatedString):
+            if isinstance(small, cst.Expr) and isinstance(
+                small.value, cst.SimpleString | cst.ConcatenatedString
+            ):
                 i += 1
                 continue
-            if isinstance(small, cst.ImportFrom) and cst.Module([]).code_for_node(small).startswith("from __future__"):
+            if isinstance(small, cst.ImportFrom) and cst.Module([]).code_for_node(small).startswith(
+                "from __future__"
+            ):
                 i += 1
                 continue
         break

@@ -7,22 +7,24 @@ per-class table of what each ``self.<attr>`` module is, so ``self.conv(x)`` know
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from migrator.engine.emitter import Emitter, code_of, commas, int_node, kwarg, tuple_node
-from migrator.engine.layout import Layout, channels_last, identity
-from migrator.engine.names import ImportTable, dotted
-from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo, Note
-from migrator.engine.values import NOT_LITERAL, format_number, int_or_ints, literal, same_literal
+from migrator.engine.args import bind_arguments, map_arguments
+from migrator.engine.contracts import ClassSummary, through, wanted
+from migrator.engine.emitter import Emitter, int_node, tuple_node
+from migrator.engine.layout import Flattened, Layout, channels_last, identity
+from migrator.engine.names import ImportTable
+from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo
+from migrator.engine.statements import drop_absorbed, is_tensorish, shape_source, with_markers
+from migrator.engine.values import int_or_ints
 from migrator.rules.loader import RuleSet
-from migrator.rules.schema import Contract, Rule, RuleKind, ValueTransform
+from migrator.rules.schema import Contract, Rule, RuleKind
 from migrator.transforms import HOOKS
 from migrator.types import Finding, LayerRecord, Severity, TensorLayout
 
@@ -51,13 +53,6 @@ class Scope:
     returns: list[Layout | None] = field(default_factory=list)
     returned_modules: list[ModuleInfo] = field(default_factory=list)
     lists: dict[str, list[ModuleInfo]] = field(default_factory=dict)  # local lists of layers
-
-
-@dataclass(frozen=True)
-class ClassSummary:
-    name: str
-    input_layout: Layout | None
-    output_layout: Layout | None
 
 
 class TorchToKeras(cst.CSTTransformer):
@@ -102,7 +97,12 @@ class TorchToKeras(cst.CSTTransformer):
         return (pos.start.line, pos.start.column + 1)
 
     def _find(
-        self, node: cst.CSTNode, severity: Severity, api: str, message: str, rule_id: str | None = None
+        self,
+        node: cst.CSTNode,
+        severity: Severity,
+        api: str,
+        message: str,
+        rule_id: str | None = None,
     ) -> None:
         line, col = self._line(node)
         self.findings.append(Finding(line, col, severity, api, message, rule_id))
@@ -158,7 +158,7 @@ class TorchToKeras(cst.CSTTransformer):
         hit = self._shapes.get(id(value))
         if hit is not None:
             return hit[1]
-        return _shape_source(value)
+        return shape_source(value)
 
     def is_tracked(self, expr: cst.BaseExpression) -> bool:
         if id(expr) in self._layouts:
@@ -182,7 +182,11 @@ class TorchToKeras(cst.CSTTransformer):
         s = self.scope
         if isinstance(expr, cst.Name) and s is not None:
             return s.modules.get(expr.value)
-        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+        if (
+            isinstance(expr, cst.Attribute)
+            and isinstance(expr.value, cst.Name)
+            and expr.value.value == "self"
+        ):
             cls = self._cls()
             if cls is not None:
                 return cls.attrs.get(expr.attr.value)
@@ -196,108 +200,6 @@ class TorchToKeras(cst.CSTTransformer):
         out = self.call("keras.ops.transpose", [cst.Arg(expr), cst.Arg(tuple_node(q))])
         self._set_layout(out, want)
         return out
-
-    def map_args(self, site: CallSite, skip: Sequence[str] = ()) -> MappedArgs:
-        rule = site.rule
-        positional: list[cst.Arg] = []
-        keywords: list[cst.Arg] = []
-        notes: list[Note] = []
-        unsupported: str | None = None
-        emitted: set[str] = set()
-        operand = self._operand_layout(site)
-        order = [p for p in rule.params if not p.startswith("*")] or list(site.bound)
-        for name in order:
-            if name in skip or name == "self":
-                continue
-            spec = rule.args.get(name)
-            expr = site.bound.get(name)
-            if expr is None:
-                if spec is None or spec.default is None or not spec.axis:
-                    continue
-                expr = cst.parse_expression(spec.default)
-            if spec is None:
-                keywords.append(kwarg(name, expr))
-                emitted.add(name)
-                continue
-            value = literal(expr)
-            text = code_of(expr)
-            if spec.only:
-                allowed = [literal(o) for o in spec.only]
-                if value is NOT_LITERAL:
-                    notes.append(
-                        Note(Severity.REVIEW, f"{name}={text} is not a literal; only {', '.join(spec.only)} is supported")
-                    )
-                elif not any(same_literal(value, a) for a in allowed):
-                    unsupported = f"{name}={text}: {spec.reason or 'no equivalent in the target framework'}"
-                    continue
-            if spec.review:
-                notes.append(Note(Severity.REVIEW, f"{name}={text}: {spec.review}"))
-            if spec.drop:
-                continue
-            if spec.values:
-                hit = None
-                for src, dst in spec.values.items():
-                    if same_literal(value, literal(src)):
-                        hit = dst
-                        break
-                if hit is not None:
-                    expr = self.code(hit)
-                elif value is NOT_LITERAL:
-                    notes.append(Note(Severity.REVIEW, f"{name}={text} is not a literal: value table not applied"))
-                else:
-                    unsupported = f"{name}={text}: {spec.reason or 'no equivalent value in the target framework'}"
-                    continue
-            if spec.value is ValueTransform.ONE_MINUS:
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    expr = cst.Float(format_number(1 - float(value)))
-                else:
-                    expr = cst.BinaryOperation(
-                        left=cst.Integer("1"),
-                        operator=cst.Subtract(
-                            whitespace_before=cst.SimpleWhitespace(" "),
-                            whitespace_after=cst.SimpleWhitespace(" "),
-                        ),
-                        right=expr,
-                    )
-            elif spec.value is ValueTransform.NOT:
-                if isinstance(value, bool):
-                    expr = cst.Name(str(not value))
-                else:
-                    expr = cst.UnaryOperation(operator=cst.Not(), expression=expr)
-            if spec.axis:
-                mapped = self._map_axis(expr, operand)
-                if mapped is None:
-                    unsupported = f"{name}={text}: an axis given by a non-literal value on a tensor whose layout changed"
-                    continue
-                expr = mapped
-            if spec.skip_if is not None and same_literal(literal(expr), literal(spec.skip_if)):
-                continue
-            if spec.positional:
-                positional.append(cst.Arg(expr))
-            else:
-                target = spec.to or name
-                keywords.append(kwarg(target, expr))
-                emitted.add(target)
-        for key, code in rule.set.items():
-            if key not in emitted:
-                keywords.append(kwarg(key, self.code(code)))
-        return MappedArgs(tuple(positional + keywords), tuple(notes), unsupported)
-
-    def _operand_layout(self, site: CallSite) -> Layout | None:
-        for v in site.layouts.values():
-            if v is not None:
-                return v
-        return None
-
-    def _map_axis(self, expr: cst.BaseExpression, layout: Layout | None) -> cst.BaseExpression | None:
-        dims = int_or_ints(expr)
-        if layout is None or layout.is_identity:
-            return expr
-        if dims is None:
-            return None
-        if isinstance(dims, int):
-            return _axis_node(layout.axis(dims), layout.rank)
-        return tuple_node(tuple(sorted(layout.axis(d) for d in dims)))
 
     # ------------------------------------------------------------------ structure
     def visit_Import(self, node: cst.Import) -> bool:
@@ -313,9 +215,14 @@ class TorchToKeras(cst.CSTTransformer):
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.RemovalSentinel:
         for _, (_, where) in list(self._shape_pending.items()):
-            self._find(where, Severity.REVIEW, "Tensor.size", "the shape is in the target's (channels-last) order here")
+            self._find(
+                where,
+                Severity.REVIEW,
+                "Tensor.size",
+                "the shape is in the target's (channels-last) order here",
+            )
         self._shape_pending.clear()
-        out = _with_markers(updated_node, self._markers.pop())
+        out = with_markers(updated_node, self._markers.pop())
         if len(out.body) == 1 and id(out.body[0]) in self._absorbed:
             self._absorbed.add(id(out))
         return out  # type: ignore[no-any-return]
@@ -323,31 +230,13 @@ class TorchToKeras(cst.CSTTransformer):
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
-        """Drop ``x = x`` left where a permute/transpose was absorbed into the layout; its comments
-        move to the next statement."""
-        if not self._absorbed:
-            return updated_node
-        body: list[cst.BaseStatement] = []
-        carry: list[cst.EmptyLine] = []
-        stmts = list(updated_node.body)
-        for i, stmt in enumerate(stmts):
-            if id(stmt) in self._absorbed and i < len(stmts) - 1 and isinstance(stmt, cst.SimpleStatementLine):
-                carry.extend(stmt.leading_lines)
-                comment = stmt.trailing_whitespace.comment
-                if comment is not None:
-                    carry.append(cst.EmptyLine(comment=comment))
-                continue
-            if carry:
-                stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
-                carry = []
-            body.append(stmt)
-        return updated_node.with_changes(body=body)
+        return drop_absorbed(updated_node, self._absorbed) if self._absorbed else updated_node
 
     def _push_compound(self) -> None:
         self._markers.append([])
 
     def _pop_compound(self, node: Any) -> Any:
-        return _with_markers(node, self._markers.pop())
+        return with_markers(node, self._markers.pop())
 
     def visit_If(self, node: cst.If) -> None:
         self._push_compound()
@@ -402,7 +291,13 @@ class TorchToKeras(cst.CSTTransformer):
                     b = b.with_changes(value=self.name(base))
                 bases.append(b)
             updated_node = updated_node.with_changes(bases=bases)
-            self._find(original_node, Severity.MIGRATED, "torch.nn.Module", f"class {ctx.name}", "torch2tf.nn.Module")
+            self._find(
+                original_node,
+                Severity.MIGRATED,
+                "torch.nn.Module",
+                f"class {ctx.name}",
+                "torch2tf.nn.Module",
+            )
             self.records.extend(ctx.records[k] for k in ctx.records)
             self.class_records[ctx.name] = (base, ctx.inputs, ctx.outputs)
         out: cst.BaseStatement = self._pop_compound(updated_node)
@@ -438,14 +333,16 @@ class TorchToKeras(cst.CSTTransformer):
         class Finder(cst.CSTVisitor):
             def visit_Call(self, call: cst.Call) -> None:
                 f = call.func
-                if not (isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self"):
+                if not (
+                    isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self"
+                ):
                     return
                 info = attrs.get(f.attr.value)
                 if info is None or not call.args:
                     return
                 a = call.args[0].value
                 if isinstance(a, cst.Name) and a.value in params and a.value not in found:
-                    want = _wanted(info, summaries)
+                    want = wanted(info, summaries)
                     if want is not None:
                         found[a.value] = want
 
@@ -509,7 +406,7 @@ class TorchToKeras(cst.CSTTransformer):
                 elif s.kind == "forward":
                     if self.is_tracked(value):
                         s.vars[target.value] = self.layout_of(value)
-                    elif _is_tensorish(value):
+                    elif is_tensorish(value):
                         s.vars[target.value] = None
                     else:
                         s.vars.pop(target.value, None)
@@ -546,8 +443,13 @@ class TorchToKeras(cst.CSTTransformer):
             return None
         elems = [target.elements[p] for p in lay.perm]
         fixed = [
-            e.with_changes(comma=(cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(elems) - 1
-                                  else cst.MaybeSentinel.DEFAULT))
+            e.with_changes(
+                comma=(
+                    cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    if i < len(elems) - 1
+                    else cst.MaybeSentinel.DEFAULT
+                )
+            )
             for i, e in enumerate(elems)
         ]
         return cst.Assign(
@@ -564,7 +466,12 @@ class TorchToKeras(cst.CSTTransformer):
             if name in s.vars:
                 mine = s.vars[name]
                 other = self.layout_of(updated_node.value)
-                if mine is not None and other is not None and other.perm != mine.perm and other.rank == mine.rank:
+                if (
+                    mine is not None
+                    and other is not None
+                    and other.perm != mine.perm
+                    and other.rank == mine.rank
+                ):
                     return updated_node.with_changes(value=self.convert(updated_node.value, other, mine))
         return updated_node
 
@@ -594,7 +501,9 @@ class TorchToKeras(cst.CSTTransformer):
             return self._attribute_ref(original_node, updated_node, qual)
         return updated_node
 
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
         if id(original_node) in self._inner:
             return updated_node
         qual = self.imports.resolve(updated_node)
@@ -613,7 +522,9 @@ class TorchToKeras(cst.CSTTransformer):
         self._unsupported(original, node, qual, rule)
         return node
 
-    def _unsupported(self, original: cst.CSTNode, node: cst.BaseExpression, qual: str, rule: Rule | None) -> None:
+    def _unsupported(
+        self, original: cst.CSTNode, node: cst.BaseExpression, qual: str, rule: Rule | None
+    ) -> None:
         root = self.imports.root_of(node)
         if root:
             self.kept_roots.add(root)
@@ -622,7 +533,9 @@ class TorchToKeras(cst.CSTTransformer):
         else:
             self._find(original, Severity.UNSUPPORTED, qual, "no rule maps this API")
 
-    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> cst.BaseExpression:
+    def leave_Subscript(
+        self, original_node: cst.Subscript, updated_node: cst.Subscript
+    ) -> cst.BaseExpression:
         # x.shape[i] / x.size()[i] on a permuted tensor
         src = self._shape_src(updated_node.value)
         if src is None or not self.is_tracked(src) or len(updated_node.slice) != 1:
@@ -635,7 +548,12 @@ class TorchToKeras(cst.CSTTransformer):
         i = int_or_ints(idx.value)
         if lay is None or lay.is_identity or not isinstance(i, int):
             if lay is not None and not lay.is_identity:
-                self._find(original_node, Severity.REVIEW, "Tensor.shape", "index is not a literal on a permuted tensor")
+                self._find(
+                    original_node,
+                    Severity.REVIEW,
+                    "Tensor.shape",
+                    "index is not a literal on a permuted tensor",
+                )
             return updated_node
         return cst.Subscript(
             value=self.call("keras.ops.shape", [cst.Arg(src)]),
@@ -730,32 +648,6 @@ class TorchToKeras(cst.CSTTransformer):
                 self._set_module(updated_node, self._helpers[func.value])
         return updated_node
 
-    def _bind(self, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> tuple[dict[str, cst.BaseExpression], str | None]:
-        bound: dict[str, cst.BaseExpression] = {}
-        params = [p for p in rule.params if not p.startswith("*")]
-        variadic = any(p.startswith("*") for p in rule.params)
-        if receiver is not None:
-            bound["self"] = receiver
-        i = 0
-        for arg in call.args:
-            if arg.star:
-                if variadic:
-                    continue
-                return bound, f"{arg.star}-arguments cannot be mapped statically"
-            if arg.keyword is None:
-                if variadic:
-                    continue
-                if i >= len(params):
-                    return bound, "more positional arguments than the rule knows"
-                bound[params[i]] = arg.value
-                i += 1
-            else:
-                key = arg.keyword.value
-                if params and key not in params:
-                    return bound, f"argument {key!r} has no mapping"
-                bound[key] = arg.value
-        return bound, None
-
     def _apply(
         self,
         original: cst.Call,
@@ -765,13 +657,15 @@ class TorchToKeras(cst.CSTTransformer):
         receiver: cst.BaseExpression | None,
     ) -> cst.BaseExpression:
         self._current_original = original
-        bound, problem = self._bind(rule, call, receiver)
+        bound, problem = bind_arguments(rule, call, receiver)
         if problem is not None:
             self._unsupported_call(original, call, api, rule, problem)
             return call
         line, _ = self._line(original)
         tensor_names = (["self"] if receiver is not None else []) + (
-            [rule.params[0]] if rule.kind is RuleKind.FUNCTION and rule.params and not rule.params[0].startswith("*") else []
+            [rule.params[0]]
+            if rule.kind is RuleKind.FUNCTION and rule.params and not rule.params[0].startswith("*")
+            else []
         )
         layouts = {n: self.layout_of(bound[n]) for n in tensor_names if n in bound}
         # operands of channels ops must be channels-last on the target side
@@ -818,7 +712,11 @@ class TorchToKeras(cst.CSTTransformer):
             self._set_module(expr, info)
         else:
             lay = result.layout
-            if lay is None and rule.contract in (Contract.ELEMENTWISE, Contract.CHANNELS, Contract.AXIS):
+            if lay is None and rule.contract in (
+                Contract.ELEMENTWISE,
+                Contract.CHANNELS,
+                Contract.AXIS,
+            ):
                 first = next(iter(layouts.values()), None) if layouts else None
                 lay = first
                 if rule.contract is Contract.CHANNELS and rule.rank is not None:
@@ -845,145 +743,36 @@ class TorchToKeras(cst.CSTTransformer):
         self._find(original, Severity.UNSUPPORTED, api, why, rule.id)
 
     # module calls in forward --------------------------------------------------
-    def _call_module(self, original: cst.Call, call: cst.Call, info: ModuleInfo, path: str) -> cst.BaseExpression:
+    def map_args(self, site: CallSite, skip: Sequence[str] = ()) -> MappedArgs:
+        return map_arguments(site, self.code, skip)
+
+    def _call_module(
+        self, original: cst.Call, call: cst.Call, info: ModuleInfo, path: str
+    ) -> cst.BaseExpression:
         if not call.args or call.args[0].keyword is not None or call.args[0].star:
             return call
         arg = call.args[0].value
         have = self.layout_of(arg)
+        line, _ = self._line(original)
+        passage = through(info, have, path, self._summaries, line)
+        for message in passage.reviews:
+            self._find(original, Severity.REVIEW, f"self.{path}", message, info.rule_id)
         cls = self._cls()
-        out, convert_to = self._through(info, have, path, cls, original)
-        if convert_to is not None and have is not None:
-            new_arg = self.convert(arg, have, convert_to)
+        for lin_path, flat in passage.after_flatten:
+            self._mark_after_flatten(cls, lin_path, flat)
+        if passage.convert_to is not None and have is not None:
+            new_arg = self.convert(arg, have, passage.convert_to)
             call = call.with_changes(args=[call.args[0].with_changes(value=new_arg), *call.args[1:]])
-        self._set_layout(call, out)
+        self._set_layout(call, passage.out)
         return call
 
-    def _through(
-        self,
-        info: ModuleInfo,
-        have: Layout | None,
-        path: str,
-        cls: ClassCtx | None,
-        node: cst.CSTNode,
-    ) -> tuple[Layout | None, Layout | None]:
-        """Push a layout through a module: (output layout, layout the input must first be converted to)."""
-        c = info.contract
-        if info.axis is not None and have is not None:
-            src_dim, chosen = info.axis
-            if have.rank and have.axis(src_dim) % have.rank != chosen % have.rank:
-                self._find(
-                    node, Severity.REVIEW, info.rule_id or path,
-                    f"self.{path} was built with axis={chosen}, but here the source dim {src_dim} is target axis {have.axis(src_dim)}",
-                    info.rule_id,
-                )
-        if c is Contract.ELEMENTWISE:
-            return have, None
-        if c is Contract.CHANNELS:
-            rank = info.rank or (have.rank if have is not None else None)
-            if rank is None:
-                return None, None
-            want = channels_last(rank)
-            if have is None or have == want:
-                return want, None
-            if have.flattened is not None or have.rank != rank:
-                return want, None
-            return want, want
-        if c is Contract.LAST_DIM:
-            if have is None:
-                return None, None
-            if have.flattened is not None:
-                if cls is not None and path in cls.records:
-                    rec = cls.records[path]
-                    if rec.transform == "linear":
-                        extra = dict(rec.extra)
-                        extra["flatten_perm"] = list(have.flattened.perm)
-                        extra["flatten_line"] = have.flattened.line
-                        cls.records[path] = LayerRecord(
-                            rec.owner, rec.path, rec.target, rec.rule_id, "linear_after_flatten", rec.line, extra
-                        )
-                return identity(2), None
-            if have.keeps_last_dim():
-                return have, None
-            return identity(have.rank), identity(have.rank)
-        if c is Contract.FLATTEN:
-            if have is None or have.is_identity:
-                return identity(2), None
-            line, _ = self._line(node)
-            from migrator.engine.layout import Flattened
-
-            return Layout((0, 1), Flattened(have.perm, line)), None
-        if c is Contract.EMBEDDING:
-            return identity((have.rank if have is not None else 2) + 1), None
-        if c is Contract.CONTAINER:
-            if info.user_class is not None:
-                summ = self._summaries.get(info.user_class)
-                if summ is None:
-                    return have, None
-                want = summ.input_layout
-                conv = want if (want is not None and have is not None and have != want and have.rank == want.rank) else None
-                return summ.output_layout, conv
-            if info.children:
-                lay = have
-                first_conv: Layout | None = None
-                for i, child in enumerate(info.children):
-                    lay, conv = self._through(child, lay, f"{path}.{i}", cls, node)
-                    if conv is not None:
-                        if i == 0:
-                            first_conv = conv
-                        else:
-                            self._find(node, Severity.REVIEW, f"self.{path}", "a layer inside this Sequential needs a layout change the engine cannot insert", None)
-                return lay, first_conv
-            if info.repeated is not None:
-                return self._through(info.repeated, have, f"{path}.*", cls, node)
-            return have, None
-        return have, None
+    def _mark_after_flatten(self, cls: ClassCtx | None, path: str, flat: Flattened) -> None:
+        """A Linear fed by a flatten of a channels-last map: its kernel rows must be permuted."""
+        if cls is None or path not in cls.records or cls.records[path].transform != "linear":
+            return
+        rec = cls.records[path]
+        extra = {**rec.extra, "flatten_perm": list(flat.perm), "flatten_line": flat.line}
+        cls.records[path] = replace(rec, transform="linear_after_flatten", extra=extra)
 
 
-def _wanted(info: ModuleInfo, summaries: dict[str, ClassSummary]) -> Layout | None:
-    if info.contract is Contract.CHANNELS and info.rank is not None:
-        return channels_last(info.rank)
-    if info.contract is Contract.CONTAINER:
-        if info.user_class is not None and info.user_class in summaries:
-            return summaries[info.user_class].input_layout
-        if info.children:
-            return _wanted(info.children[0], summaries)
-    return None
-
-
-def _axis_node(axis: int, rank: int) -> cst.BaseExpression:
-    return int_node(-1 if axis == rank - 1 and rank > 2 else axis)
-
-
-def _shape_source(value: cst.BaseExpression) -> cst.BaseExpression | None:
-    if isinstance(value, cst.Attribute) and value.attr.value == "shape":
-        return value.value
-    if (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Attribute)
-        and value.func.attr.value == "size"
-        and not value.args
-    ):
-        return value.func.value
-    return None
-
-
-def _is_tensorish(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call | cst.BinaryOperation | cst.Subscript)
-
-
-def _with_markers(node: Any, markers: list[str]) -> Any:
-    if not markers:
-        return node
-    existing = {line.comment.value for line in node.leading_lines if line.comment is not None}
-    new_lines = list(node.leading_lines)
-    for text in dict.fromkeys(markers):
-        if text not in existing:
-            new_lines.append(cst.EmptyLine(comment=cst.Comment(text)))
-    return node.with_changes(leading_lines=new_lines)
-
-
-def kwargs_of(args: Sequence[cst.Arg]) -> list[cst.Arg]:
-    return commas(args)
-
-
-__all__ = ["MARKER", "ClassSummary", "TorchToKeras", "kwargs_of"]
+__all__ = ["MARKER", "ClassSummary", "TorchToKeras"]

@@ -41,9 +41,12 @@ def int_or_ints(node: cst.BaseExpression) -> int | tuple[int, ...] | None:
 def same_literal(a: Any, b: Any) -> bool:
     if a is NOT_LITERAL or b is NOT_LITERAL:
         return False
-    return type(a) is type(b) and a == b or (
-        isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool)
-        and not isinstance(b, bool) and a == b
+    return (type(a) is type(b) and a == b) or (
+        isinstance(a, int | float)
+        and isinstance(b, int | float)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
     )
 
 

@@ -117,9 +117,7 @@ def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet
                 for m in rule.match:
                     ordered[m] = rule
     by_name = {k: r for k, r in ordered.items() if r.kind is not RuleKind.METHOD}
-    by_method = {
-        k.removeprefix("Tensor."): r for k, r in ordered.items() if r.kind is RuleKind.METHOD
-    }
+    by_method = {k.removeprefix("Tensor."): r for k, r in ordered.items() if r.kind is RuleKind.METHOD}
     live = {id(r) for r in ordered.values()}
     return RuleSet(
         rules=tuple(r for r in all_rules if id(r) in live),
@@ -203,7 +201,9 @@ def _parse_rule(path: Path, raw: Any) -> Rule:
 
         hook = _str(path, rule_id, "hook", hook)
         if hook not in HOOKS:
-            raise RuleError(path, rule_id, "hook", f"unknown hook {hook!r} (known: {', '.join(sorted(HOOKS))})")
+            raise RuleError(
+                path, rule_id, "hook", f"unknown hook {hook!r} (known: {', '.join(sorted(HOOKS))})"
+            )
     unsupported = raw.get("unsupported")
     if unsupported is not None:
         unsupported = _str(path, rule_id, "unsupported", unsupported)

@@ -11,7 +11,11 @@ from migrator.rules.schema import Contract
 def _elements(items: list[cst.BaseElement]) -> list[cst.BaseElement]:
     out: list[cst.BaseElement] = []
     for i, e in enumerate(items):
-        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < len(items) - 1 else cst.MaybeSentinel.DEFAULT
+        comma = (
+            cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            if i < len(items) - 1
+            else cst.MaybeSentinel.DEFAULT
+        )
         out.append(e.with_changes(comma=comma))
     return out
 
@@ -29,7 +33,11 @@ def sequential(site: CallSite, tools: Tools) -> HookResult | str:
         children = tools.list_modules(inner)
         expr = tools.call("keras.Sequential", [cst.Arg(inner)])
     else:
-        if len(args) == 1 and isinstance(args[0].value, cst.Call) and "OrderedDict" in cst.Module([]).code_for_node(args[0].value.func):
+        if (
+            len(args) == 1
+            and isinstance(args[0].value, cst.Call)
+            and "OrderedDict" in cst.Module([]).code_for_node(args[0].value.func)
+        ):
             return "Sequential(OrderedDict(...)): use a list of layers"
         items: list[cst.BaseElement] = []
         infos: list[ModuleInfo] = []
@@ -41,7 +49,7 @@ def sequential(site: CallSite, tools: Tools) -> HookResult | str:
                 items.append(cst.Element(a.value))
                 got = tools.module_of(a.value)
                 infos.append(got if got is not None else ModuleInfo(Contract.NONE))
-        children = tuple(infos) if all(i.contract is not Contract.NONE for i in infos) else None
+        children = tuple(infos) if all(i.contract is not Contract.NONE for i in infos) else ()
         expr = tools.call("keras.Sequential", [cst.Arg(cst.List(_elements(items)))])
     info = ModuleInfo(Contract.CONTAINER, rule_id=site.rule.id, line=site.line, children=children or ())
     return HookResult(expr, module=info)
@@ -68,5 +76,11 @@ def module_list(site: CallSite, tools: Tools) -> HookResult | str:
             value = cst.List(value.elements)
     else:
         value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
-    info = ModuleInfo(Contract.CONTAINER, rule_id=site.rule.id, line=site.line, children=children, repeated=repeated)
+    info = ModuleInfo(
+        Contract.CONTAINER,
+        rule_id=site.rule.id,
+        line=site.line,
+        children=children,
+        repeated=repeated,
+    )
     return HookResult(value, module=info)

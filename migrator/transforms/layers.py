@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from migrator.engine.layout import channels_last
@@ -26,11 +28,27 @@ def _n(site: CallSite) -> int:
     return site.rule.rank - 2
 
 
-def _wrap(tools: Tools, pre: list[cst.BaseExpression], layer: cst.BaseExpression, post: list[cst.BaseExpression] = ()) -> cst.BaseExpression:  # type: ignore[assignment]
+def _wrap(
+    tools: Tools,
+    pre: Sequence[cst.BaseExpression],
+    layer: cst.BaseExpression,
+    post: Sequence[cst.BaseExpression] = (),
+) -> cst.BaseExpression:
     elems = [*pre, layer, *post]
     return tools.call(
         "keras.Sequential",
-        [cst.Arg(cst.List([cst.Element(e, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) if i < len(elems) - 1 else cst.Element(e) for i, e in enumerate(elems)]))],
+        [
+            cst.Arg(
+                cst.List(
+                    [
+                        cst.Element(e, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                        if i < len(elems) - 1
+                        else cst.Element(e)
+                        for i, e in enumerate(elems)
+                    ]
+                )
+            )
+        ],
     )
 
 
@@ -89,8 +107,12 @@ def conv(site: CallSite, tools: Tools) -> HookResult | str:
         mode = None
     elif pad_value == "same":
         mode = "same"
-    elif p is not None and k is not None and s is not None and d is not None and all(
-        si == 1 and 2 * pi == di * (ki - 1) for pi, si, di, ki in zip(p, s, d, k, strict=True)
+    elif (
+        p is not None
+        and k is not None
+        and s is not None
+        and d is not None
+        and all(si == 1 and 2 * pi == di * (ki - 1) for pi, si, di, ki in zip(p, s, d, k, strict=True))
     ):
         mode = "same"  # stride 1, symmetric: TF 'same' pads exactly p on both sides
     else:
@@ -129,18 +151,37 @@ def conv_transpose(site: CallSite, tools: Tools) -> HookResult | str:
     args = list(mapped.args)
     if all(oi == 0 and ki - 2 * pi == si for ki, si, pi, oi in zip(k, s, p, op, strict=True)):
         args.append(kwarg("padding", str_node("same")))
-        return HookResult(tools.call(f"keras.layers.Conv{n}DTranspose", args), module=_info(site, site.rule.weights), notes=mapped.notes)
+        return HookResult(
+            tools.call(f"keras.layers.Conv{n}DTranspose", args),
+            module=_info(site, site.rule.weights),
+            notes=mapped.notes,
+        )
     if any(pi - oi < 0 for pi, oi in zip(p, op, strict=True)):
         return "output_padding larger than padding"
     layer = tools.call(f"keras.layers.Conv{n}DTranspose", args)
     if all(pi == 0 for pi in p):
         return HookResult(layer, module=_info(site, site.rule.weights), notes=mapped.notes)
     crop = [(pi, pi - oi) for pi, oi in zip(p, op, strict=True)]
-    crop_expr: cst.BaseExpression = tuple_node([crop[0][0], crop[0][1]]) if n == 1 else cst.Tuple(
-        [cst.Element(tuple_node(c), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < n - 1 else cst.MaybeSentinel.DEFAULT) for i, c in enumerate(crop)]
+    crop_expr: cst.BaseExpression = (
+        tuple_node([crop[0][0], crop[0][1]])
+        if n == 1
+        else cst.Tuple(
+            [
+                cst.Element(
+                    tuple_node(c),
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    if i < n - 1
+                    else cst.MaybeSentinel.DEFAULT,
+                )
+                for i, c in enumerate(crop)
+            ]
+        )
     )
     post = [tools.call(f"keras.layers.Cropping{n}D", [kwarg("cropping", crop_expr)])]
-    notes = (*mapped.notes, Note(Severity.MIGRATED, "padding/output_padding reproduced by 'valid' + Cropping"))
+    notes = (
+        *mapped.notes,
+        Note(Severity.MIGRATED, "padding/output_padding reproduced by 'valid' + Cropping"),
+    )
     return HookResult(_wrap(tools, [], layer, post), module=_info(site, site.rule.weights, "0"), notes=notes)
 
 
@@ -153,7 +194,11 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
     if literal(b["ceil_mode"]) is True if "ceil_mode" in b else False:
         return "ceil_mode=True: TF 'same' matches only for some input sizes"
     k = per_dim(b.get("kernel_size"), n, 1)
-    s = per_dim(b.get("stride"), n, 1) if b.get("stride") is not None and literal(b["stride"]) is not None else k
+    s = (
+        per_dim(b.get("stride"), n, 1)
+        if b.get("stride") is not None and literal(b["stride"]) is not None
+        else k
+    )
     p = per_dim(b.get("padding"), n, 0)
     if k is None or s is None or p is None:
         return "kernel_size, stride and padding must be literals"
@@ -176,12 +221,21 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
         widths = ", ".join(["(0, 0)", *(f"({pi}, {pi})" for pi in p), "(0, 0)"])
         pad = tools.call(
             "keras.layers.Lambda",
-            [cst.Arg(cst.parse_expression(f'lambda t: keras.ops.pad(t, ({widths}), constant_values=float("-inf"))'))],
+            [
+                cst.Arg(
+                    cst.parse_expression(
+                        f'lambda t: keras.ops.pad(t, ({widths}), constant_values=float("-inf"))'
+                    )
+                )
+            ],
         )
         tools.name("keras.Sequential")
     else:
         pad = tools.call(f"keras.layers.ZeroPadding{n}D", [kwarg("padding", value_node(p))])
-    notes = (*mapped.notes, Note(Severity.MIGRATED, "padding reproduced exactly before a 'valid' pool"))
+    notes = (
+        *mapped.notes,
+        Note(Severity.MIGRATED, "padding reproduced exactly before a 'valid' pool"),
+    )
     return HookResult(_wrap(tools, [pad], layer), module=_info(site, "identity", "1"), notes=notes)
 
 
@@ -233,12 +287,29 @@ def layer_norm(site: CallSite, tools: Tools) -> HookResult | str:
         axis: cst.BaseExpression = int_node(-1)
         contract = Contract.LAST_DIM
     else:
-        axis = cst.List([cst.Element(int_node(i), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < k else cst.MaybeSentinel.DEFAULT) for i in range(1, k + 1)])
+        axis = cst.List(
+            [
+                cst.Element(
+                    int_node(i),
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    if i < k
+                    else cst.MaybeSentinel.DEFAULT,
+                )
+                for i in range(1, k + 1)
+            ]
+        )
         contract = Contract.CHANNELS
         extra["layernorm_rank"] = k
     args.insert(0, kwarg("axis", axis))
     layer = tools.call("keras.layers.LayerNormalization", args)
-    info = ModuleInfo(contract, rank=k + 1 if k > 1 else None, rule_id=site.rule.id, transform=site.rule.weights, line=site.line, extra=extra)
+    info = ModuleInfo(
+        contract,
+        rank=k + 1 if k > 1 else None,
+        rule_id=site.rule.id,
+        transform=site.rule.weights,
+        line=site.line,
+        extra=extra,
+    )
     return HookResult(layer, module=info, notes=mapped.notes)
 
 
@@ -249,7 +320,12 @@ def softmax_layer(site: CallSite, tools: Tools) -> HookResult | str:
     d = literal(dim) if dim is not None else NOT_LITERAL
     notes: list[Note] = []
     if dim is None:
-        notes.append(Note(Severity.REVIEW, "no dim: torch picks dim 0 for 1-D/3-D inputs and 1 otherwise; assumed 1"))
+        notes.append(
+            Note(
+                Severity.REVIEW,
+                "no dim: torch picks dim 0 for 1-D/3-D inputs and 1 otherwise; assumed 1",
+            )
+        )
         d = 1
     if not isinstance(d, int):
         return "dim must be a literal int"
@@ -258,11 +334,20 @@ def softmax_layer(site: CallSite, tools: Tools) -> HookResult | str:
         if axis == -1:
             layer = tools.call("keras.layers.Activation", [cst.Arg(str_node("log_softmax"))])
         else:
-            layer = tools.call("keras.layers.Activation", [cst.Arg(cst.parse_expression(f"lambda t: keras.ops.log_softmax(t, axis={axis})"))])
+            layer = tools.call(
+                "keras.layers.Activation",
+                [cst.Arg(cst.parse_expression(f"lambda t: keras.ops.log_softmax(t, axis={axis})"))],
+            )
             tools.name("keras.Sequential")
     else:
         layer = tools.call("keras.layers.Softmax", [kwarg("axis", int_node(axis))])
-    info = ModuleInfo(Contract.ELEMENTWISE, rule_id=site.rule.id, transform="identity", line=site.line, axis=(d, axis))
+    info = ModuleInfo(
+        Contract.ELEMENTWISE,
+        rule_id=site.rule.id,
+        transform="identity",
+        line=site.line,
+        axis=(d, axis),
+    )
     return HookResult(layer, module=info, notes=tuple(notes))
 
 

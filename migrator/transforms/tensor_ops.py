@@ -7,7 +7,14 @@ import libcst as cst
 from migrator.engine.emitter import commas
 from migrator.engine.layout import Flattened, Layout, identity, transpose_dims
 from migrator.engine.site import CallSite, HookResult, Note, Tools
-from migrator.transforms.common import NOT_LITERAL, int_node, int_or_ints, kwarg, literal, tuple_node
+from migrator.transforms.common import (
+    NOT_LITERAL,
+    int_node,
+    int_or_ints,
+    kwarg,
+    literal,
+    tuple_node,
+)
 from migrator.types import Severity
 
 
@@ -56,9 +63,17 @@ def concat(site: CallSite, tools: Tools) -> HookResult | str:
     if elems is not None and lay is not None:
         fixed = []
         for e, el in zip(elems, lays, strict=True):
-            fixed.append(tools.convert(e, el, lay) if el is not None and el.perm != lay.perm and el.rank == lay.rank else e)
+            fixed.append(
+                tools.convert(e, el, lay)
+                if el is not None and el.perm != lay.perm and el.rank == lay.rank
+                else e
+            )
         tensors = cst.List([cst.Element(e) for e in fixed])
-        tensors = tensors.with_changes(elements=[el.with_changes(comma=c) for el, c in zip(tensors.elements, _commas(len(fixed)), strict=True)])
+        tensors = tensors.with_changes(
+            elements=[
+                el.with_changes(comma=c) for el, c in zip(tensors.elements, _commas(len(fixed)), strict=True)
+            ]
+        )
     if lay is not None and lay.flattened is not None:
         return "concatenating a tensor flattened from channels-last"
     expr = tools.call("keras.ops.concatenate", [cst.Arg(tensors), kwarg("axis", int_node(_axis(lay, dim)))])
@@ -66,7 +81,10 @@ def concat(site: CallSite, tools: Tools) -> HookResult | str:
 
 
 def _commas(n: int) -> list[cst.Comma | cst.MaybeSentinel]:
-    return [cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < n - 1 else cst.MaybeSentinel.DEFAULT for i in range(n)]
+    return [
+        cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if i < n - 1 else cst.MaybeSentinel.DEFAULT
+        for i in range(n)
+    ]
 
 
 def stack(site: CallSite, tools: Tools) -> HookResult | str:
@@ -88,7 +106,7 @@ def stack(site: CallSite, tools: Tools) -> HookResult | str:
         expr = tools.call("keras.ops.stack", [cst.Arg(tensors), kwarg("axis", int_node(dim))])
         return HookResult(expr, layout=identity(rank) if rank is not None else None)
     d = dim % (lay.rank + 1)
-    perm = tuple(e if e < d else e + 1 for e in lay.perm) + (d,)
+    perm = (*(e if e < d else e + 1 for e in lay.perm), d)
     expr = tools.call("keras.ops.stack", [cst.Arg(tensors), kwarg("axis", int_node(-1))])
     return HookResult(expr, layout=Layout(perm))
 
@@ -123,8 +141,7 @@ def flatten(site: CallSite, tools: Tools) -> HookResult | str:
     """flatten(x, start_dim, end_dim): start_dim=1 flattens per sample; in channels-last order the
     element order differs, which the migration record hands to the next Linear's weight transform."""
     x, lay = _operand(site)
-    default_start = 0 if "self" not in site.bound and site.rule.id.endswith("torch.flatten") else 0
-    start = literal(site.bound["start_dim"]) if "start_dim" in site.bound else default_start
+    start = literal(site.bound["start_dim"]) if "start_dim" in site.bound else 0
     end = literal(site.bound["end_dim"]) if "end_dim" in site.bound else -1
     if end != -1 or not isinstance(start, int):
         return "only flatten(start_dim, end_dim=-1) with a literal start_dim is supported"
@@ -133,7 +150,10 @@ def flatten(site: CallSite, tools: Tools) -> HookResult | str:
     if start == 0:
         if lay is not None and not lay.is_identity:
             x = tools.convert(x, lay, identity(lay.rank))
-        return HookResult(tools.call("keras.ops.reshape", [cst.Arg(x), cst.Arg(tuple_node([-1]))]), layout=identity(1))
+        return HookResult(
+            tools.call("keras.ops.reshape", [cst.Arg(x), cst.Arg(tuple_node([-1]))]),
+            layout=identity(1),
+        )
     return "flatten with start_dim > 1"
 
 
@@ -198,8 +218,9 @@ def permute(site: CallSite, tools: Tools) -> HookResult | str:
 
 def transpose(site: CallSite, tools: Tools) -> HookResult | str:
     x, lay = _operand(site)
-    a = literal(site.bound.get("dim0")) if site.bound.get("dim0") is not None else NOT_LITERAL
-    b = literal(site.bound.get("dim1")) if site.bound.get("dim1") is not None else NOT_LITERAL
+    d0, d1 = site.bound.get("dim0"), site.bound.get("dim1")
+    a = literal(d0) if d0 is not None else NOT_LITERAL
+    b = literal(d1) if d1 is not None else NOT_LITERAL
     if not isinstance(a, int) or not isinstance(b, int):
         return "transpose dims must be literal ints"
     if lay is None:
@@ -237,7 +258,12 @@ def reduce(site: CallSite, tools: Tools) -> HookResult | str:
     keep = literal(keep_node) if keep_node is not None else False
     if not isinstance(keep, bool):
         return "keepdim must be a literal bool"
-    target = {"mean": "keras.ops.mean", "sum": "keras.ops.sum", "amax": "keras.ops.max", "amin": "keras.ops.min"}[site.rule.id.rsplit(".", 1)[-1]]
+    target = {
+        "mean": "keras.ops.mean",
+        "sum": "keras.ops.sum",
+        "amax": "keras.ops.max",
+        "amin": "keras.ops.min",
+    }[site.rule.id.rsplit(".", 1)[-1]]
     args = [cst.Arg(x)]
     if dim_node is None:
         if keep:
@@ -285,7 +311,10 @@ def matmul(site: CallSite, tools: Tools) -> HookResult | str:
     if lb is not None and not lb.is_identity:
         b = tools.convert(b, lb, identity(lb.rank))
     rank = max((x.rank for x in (la, lb) if x is not None), default=None)
-    return HookResult(tools.call("keras.ops.matmul", [cst.Arg(a), cst.Arg(b)]), layout=identity(rank) if rank else None)
+    return HookResult(
+        tools.call("keras.ops.matmul", [cst.Arg(a), cst.Arg(b)]),
+        layout=identity(rank) if rank else None,
+    )
 
 
 def contiguous(site: CallSite, tools: Tools) -> HookResult | str:
@@ -316,7 +345,10 @@ def functional_pool(site: CallSite, tools: Tools) -> HookResult | str:
         fill = ', constant_values=float("-inf")' if is_max else ""
         x = tools.code(f"keras.ops.pad(X, ({widths}){fill})")
         assert isinstance(x, cst.Call)
-        x = x.with_changes(func=tools.name("keras.ops.pad"), args=[x.args[0].with_changes(value=_operand(site)[0]), *x.args[1:]])
+        x = x.with_changes(
+            func=tools.name("keras.ops.pad"),
+            args=[x.args[0].with_changes(value=_operand(site)[0]), *x.args[1:]],
+        )
     from migrator.transforms.common import value_node
 
     args = [cst.Arg(x), kwarg("pool_size", value_node(k)), kwarg("strides", value_node(s))]
@@ -330,9 +362,12 @@ def adaptive_avg_pool_fn(site: CallSite, tools: Tools) -> HookResult | str:
     size = literal(site.bound["output_size"]) if "output_size" in site.bound else NOT_LITERAL
     if size != 1 and size != (1,) * n and size != [1] * n:
         return "only output_size=1 is supported"
-    x, lay = _operand(site)
+    x, _ = _operand(site)
     axes = tuple(range(1, n + 1))
-    expr = tools.call("keras.ops.mean", [cst.Arg(x), kwarg("axis", tuple_node(axes)), kwarg("keepdims", cst.Name("True"))])
+    expr = tools.call(
+        "keras.ops.mean",
+        [cst.Arg(x), kwarg("axis", tuple_node(axes)), kwarg("keepdims", cst.Name("True"))],
+    )
     return HookResult(expr, layout=None)
 
 
@@ -343,7 +378,12 @@ def implicit_dim(site: CallSite, tools: Tools) -> HookResult | str:
         return mapped.unsupported
     notes = list(mapped.notes)
     if "dim" not in site.bound:
-        notes.append(Note(Severity.REVIEW, "no dim: torch's implicit dim (0 for 1-D/3-D, else 1) was replaced by the last axis"))
+        notes.append(
+            Note(
+                Severity.REVIEW,
+                "no dim: torch's implicit dim (0 for 1-D/3-D, else 1) was replaced by the last axis",
+            )
+        )
     args = list(mapped.args)
     if "self" in site.bound:
         args.insert(0, cst.Arg(site.bound["self"]))

@@ -221,9 +221,7 @@ def _make_depthwise(name: str, spatial_rank: int) -> ApplyFn:
         kernel_size = weight.shape[2:]
         # Output channel c*m + j reads input channel c in both frameworks:
         # (C*m, 1, *K) -> (C, m, *K) -> (*K, C, m)
-        kernel = weight.reshape(channels, m, *kernel_size).transpose(
-            *range(2, 2 + spatial_rank), 0, 1
-        )
+        kernel = weight.reshape(channels, m, *kernel_size).transpose(*range(2, 2 + spatial_rank), 0, 1)
         return [_copy(kernel), *_bias(name, state, ctx, out_channels)]
 
     return apply
