@@ -71,27 +71,29 @@ def map_arguments(
             emitted.add(name)
             continue
         value = literal(expr)
-        text = code_of(expr)
+        src = expr
         if spec.only:
             allowed = [literal(o) for o in spec.only]
             if value is NOT_LITERAL:
                 notes.append(
                     Note(
                         Severity.REVIEW,
-                        f"{name}={text} is not a literal; only {', '.join(spec.only)} is supported",
+                        f"{name}={code_of(src)} is not a literal; only {', '.join(spec.only)} is supported",
                     )
                 )
             elif not any(same_literal(value, a) for a in allowed):
-                unsupported = f"{name}={text}: {spec.reason or 'no equivalent in the target framework'}"
+                unsupported = (
+                    f"{name}={code_of(src)}: {spec.reason or 'no equivalent in the target framework'}"
+                )
                 continue
         if spec.review:
-            notes.append(Note(Severity.REVIEW, f"{name}={text}: {spec.review}"))
+            notes.append(Note(Severity.REVIEW, f"{name}={code_of(src)}: {spec.review}"))
         if spec.drop:
             continue
         if spec.values:
             hit = None
-            for src, dst in spec.values.items():
-                if same_literal(value, literal(src)):
+            for key, dst in spec.values.items():
+                if same_literal(value, literal(key)):
                     hit = dst
                     break
             if hit is not None:
@@ -100,11 +102,13 @@ def map_arguments(
                 notes.append(
                     Note(
                         Severity.REVIEW,
-                        f"{name}={text} is not a literal: value table not applied",
+                        f"{name}={code_of(src)} is not a literal: value table not applied",
                     )
                 )
             else:
-                unsupported = f"{name}={text}: {spec.reason or 'no equivalent value in the target framework'}"
+                unsupported = (
+                    f"{name}={code_of(src)}: {spec.reason or 'no equivalent value in the target framework'}"
+                )
                 continue
         if spec.value is ValueTransform.ONE_MINUS:
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -126,9 +130,8 @@ def map_arguments(
         if spec.axis:
             mapped = map_axis(expr, operand)
             if mapped is None:
-                unsupported = (
-                    f"{name}={text}: an axis given by a non-literal value on a tensor whose layout changed"
-                )
+                why = "an axis given by a non-literal value on a tensor whose layout changed"
+                unsupported = f"{name}={code_of(src)}: {why}"
                 continue
             expr = mapped
         if spec.skip_if is not None and same_literal(literal(expr), literal(spec.skip_if)):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper
 
 from migrator.engine.emitter import Emitter
 from migrator.engine.names import build_import_table, import_bindings
+from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.transformer import TorchToKeras
+from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
 from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationResult
 
@@ -32,8 +34,9 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
     taken = frozenset(n for n in _SHORT_NAMES if re.search(rf"(?<![\w.]){n}\b", code_only))
     emitter = Emitter(taken)
     torch_classes = frozenset(_torch_classes(module, imports.resolve))
-    transformer = TorchToKeras(rules, imports, emitter, torch_classes)
-    new = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
+    tracker = PositionTracker(index_module(source))
+    transformer = TorchToKeras(rules, imports, emitter, torch_classes, tracker)
+    new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _layers_not_models(new, transformer.used_as_layer, emitter)
     new = _rewrite_imports(new, transformer.kept_roots, emitter.import_lines())
     classes = tuple(
@@ -119,9 +122,7 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
     if insert_at is None:
         insert_at = _after_docstring(new_body)
     lines = [w for w in wanted if w not in existing]
-    new_stmts: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = [
-        cst.parse_statement(w + "\n") for w in lines
-    ]
+    new_stmts: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = [_parse_import(w) for w in lines]
     has_header = any(
         line.comment is not None and line.comment.value == HEADER
         for line in [
@@ -165,3 +166,8 @@ def _after_docstring(body: list[cst.BaseStatement]) -> int:
                 continue
         break
     return i
+
+
+@lru_cache(maxsize=64)
+def _parse_import(line: str) -> cst.SimpleStatementLine | cst.BaseCompoundStatement:
+    return cst.parse_statement(line + "\n")

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from migrator.engine.args import bind_arguments, map_arguments
 from migrator.engine.contracts import ClassSummary, through, wanted
 from migrator.engine.emitter import Emitter, int_node, tuple_node
 from migrator.engine.layout import Flattened, Layout, channels_last, identity
 from migrator.engine.names import ImportTable
+from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo
 from migrator.engine.statements import drop_absorbed, is_tensorish, shape_source, with_markers
-from migrator.engine.values import int_or_ints
+from migrator.engine.values import int_or_ints, parse_code
+from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Contract, Rule, RuleKind
 from migrator.transforms import HOOKS
@@ -56,16 +57,16 @@ class Scope:
 
 
 class TorchToKeras(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(
         self,
         rules: RuleSet,
         imports: ImportTable,
         emitter: Emitter,
         torch_classes: frozenset[str],
+        positions: PositionTracker,
     ) -> None:
         super().__init__()
+        self.positions = positions
         self.rules = rules
         self.imports = imports
         self.emit = emitter
@@ -90,11 +91,7 @@ class TorchToKeras(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ bookkeeping
     def _line(self, node: cst.CSTNode) -> tuple[int, int]:
-        try:
-            pos = self.get_metadata(PositionProvider, node)
-        except KeyError:
-            return (0, 0)
-        return (pos.start.line, pos.start.column + 1)
+        return self.positions.position(node)
 
     def _find(
         self,
@@ -133,7 +130,7 @@ class TorchToKeras(cst.CSTTransformer):
 
     def code(self, text: str) -> cst.BaseExpression:
         """Parse a code string from a rule file (never evaluated) and note the imports it uses."""
-        expr = cst.parse_expression(text)
+        expr = parse_code(text)
         for root in ("keras", "tf"):
             if re.search(rf"\b{root}\.", text):
                 self.emit.used.add(root)
@@ -330,7 +327,7 @@ class TorchToKeras(cst.CSTTransformer):
         attrs = cls.attrs
         summaries = self._summaries
 
-        class Finder(cst.CSTVisitor):
+        class Finder:
             def visit_Call(self, call: cst.Call) -> None:
                 f = call.func
                 if not (
@@ -346,7 +343,7 @@ class TorchToKeras(cst.CSTTransformer):
                     if want is not None:
                         found[a.value] = want
 
-        node.body.visit(Finder())
+        Walker(Finder()).walk(node.body)
         return found
 
     def leave_FunctionDef(

@@ -221,13 +221,7 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
         widths = ", ".join(["(0, 0)", *(f"({pi}, {pi})" for pi in p), "(0, 0)"])
         pad = tools.call(
             "keras.layers.Lambda",
-            [
-                cst.Arg(
-                    cst.parse_expression(
-                        f'lambda t: keras.ops.pad(t, ({widths}), constant_values=float("-inf"))'
-                    )
-                )
-            ],
+            [cst.Arg(tools.code(f'lambda t: keras.ops.pad(t, ({widths}), constant_values=float("-inf"))'))],
         )
         tools.name("keras.Sequential")
     else:

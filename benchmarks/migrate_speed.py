@@ -1,0 +1,85 @@
+"""Migration speed on a corpus of model code, next to a floor measured in the same run.
+
+The corpus is every torch2tf fixture plus renamed variants of them (distinct class names and a
+distinct comment per copy), until it holds at least 20,000 lines. The floor is what any libcst
+tool must pay: parse plus code generation of the same files. Timings are the best of several
+rounds on one core (one process, no threads). Prints lines/s and the ratio to the floor.
+
+    .venv/bin/python benchmarks/migrate_speed.py [--min-lines 20000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import libcst as cst
+
+from migrator.engine.migrate import migrate_torch_source
+from migrator.rules.loader import load_rules
+from migrator.types import Direction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_corpus(min_lines: int) -> list[str]:
+    sources = [p.read_text() for p in sorted((ROOT / "fixtures" / "torch2tf").glob("*/input.py"))]
+    corpus: list[str] = []
+    lines = 0
+    copy = 0
+    while lines < min_lines:
+        for src in sources:
+            names = re.findall(r"^class (\w+)", src, flags=re.MULTILINE)
+            variant = src
+            for name in names:
+                variant = re.sub(rf"\b{name}\b", f"{name}V{copy}", variant)
+            variant = f"# variant {copy}\n" + variant
+            corpus.append(variant)
+            lines += variant.count("\n")
+        copy += 1
+    return corpus
+
+
+def best_of(rounds: int, fn: object) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--min-lines", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    corpus = build_corpus(args.min_lines)
+    n_lines = sum(s.count("\n") for s in corpus)
+    t0 = time.perf_counter()
+    rules = load_rules(Direction.TORCH2TF)
+    t_rules = time.perf_counter() - t0
+
+    def floor() -> None:
+        for s in corpus:
+            cst.parse_module(s).code  # noqa: B018 - code generation is the point
+
+    def migrate() -> None:
+        for s in corpus:
+            migrate_torch_source(s, rules, "bench.py")
+
+    migrate()  # warm up (imports, caches) before timing either side
+    t_floor = best_of(args.rounds, floor)
+    t_migrate = best_of(args.rounds, migrate)
+    print(f"corpus: {len(corpus)} files, {n_lines} lines")
+    print(f"rule loading (once per run): {t_rules * 1000:.0f} ms")
+    print(f"floor (libcst parse + codegen): {t_floor:.2f} s = {n_lines / t_floor:,.0f} lines/s")
+    print(f"fwmigrate torch2tf:             {t_migrate:.2f} s = {n_lines / t_migrate:,.0f} lines/s")
+    print(f"ratio migrate / floor: {t_migrate / t_floor:.2f}x  (target <= 2.0x, >= 5,000 lines/s)")
+
+
+if __name__ == "__main__":
+    main()
