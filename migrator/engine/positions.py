@@ -39,8 +39,6 @@ def _stmt(s: ast.stmt) -> StmtPos:
         n = stack.pop()
         if isinstance(n, ast.Call):
             calls.append((n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)))
-        if isinstance(n, ast.excepthandler | ast.match_case):
-            continue
         stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, ast.stmt))
     calls.sort()
     for name in ("body", "handlers", "orelse", "finalbody", "cases"):
@@ -92,22 +90,22 @@ class PositionTracker:
         if t is cst.Call:
             if self._calls and self._calls[-1]:
                 self.positions[id(node)] = self._calls[-1].pop()
-        elif t in _STATEMENTS:
+        elif t in _STATEMENTS or t is cst.SimpleStatementSuite:
             self._enter_statement(node)
 
     def exit(self, node: cst.CSTNode) -> None:
         t = type(node)
-        if t is cst.IndentedBlock or t is cst.SimpleStatementSuite:
-            if len(self._pending) > 1:
-                self._pending.pop()
-        elif t in _STATEMENTS and self._frames and self._frames[-1][0] == id(node):
+        is_statement = t in _STATEMENTS or t is cst.SimpleStatementSuite
+        if is_statement and self._frames and self._frames[-1][0] == id(node):
             _, _, depth = self._frames.pop()
             self._calls.pop()
             del self._pending[depth:]
+        if (t is cst.IndentedBlock or t is cst.SimpleStatementSuite) and len(self._pending) > 1:
+            self._pending.pop()
 
     def _enter_statement(self, node: cst.CSTNode) -> None:
         pending = self._pending[-1] if self._pending else []
-        count = len(node.body) if isinstance(node, cst.SimpleStatementLine) else 1
+        count = len(node.body) if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite) else 1
         got = [pending.pop() for _ in range(count) if pending]
         if not got:
             return
