@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,10 @@ import libcst as cst
 from migrator.engine.migrate import migrate_torch_source
 from migrator.rules.loader import RuleError, RuleSet, load_rules
 from migrator.types import Direction, MigrationResult
+from migrator.verify.expr import ExprError, check_expr
+from migrator.verify.result import EquivalenceResult
+from migrator.verify.run import verify_files
+from migrator.verify.spec import VerifyOptions
 
 __all__ = [
     "InputError",
@@ -22,6 +27,7 @@ __all__ = [
     "migrate_source",
     "read_source",
     "record_path_for",
+    "verify",
     "write_atomic",
     "write_outputs",
 ]
@@ -52,6 +58,28 @@ def migrate_source(
         except SyntaxError as err:
             line, col, msg = err.lineno or line, err.offset or col, err.msg
         raise InputError(f"{source_name}:{line}:{col}: syntax error: {msg}") from None
+
+
+def verify(
+    original: Path, migrated: Path, options: VerifyOptions, record: Path | None = None
+) -> EquivalenceResult:
+    """Check that MIGRATED computes what ORIGINAL computes. User code runs only in a subprocess."""
+    for p in (original, migrated):
+        read_source(p)
+    record = record if record is not None else record_path_for(migrated)
+    if not record.is_file():
+        raise InputError(
+            f"{record}: no migration record (migrate with `fwmigrate torch2tf`, or pass --record)"
+        )
+    try:
+        json.loads(record.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{record}: not a migration record ({exc})") from None
+    try:
+        check_expr(options.model)
+    except ExprError as exc:
+        raise InputError(str(exc)) from None
+    return verify_files(original, migrated, record, options)
 
 
 def read_source(path: Path) -> str:
@@ -147,3 +175,16 @@ def write_outputs(result: MigrationResult, out: Path, force: bool) -> Path:
         tmp_record.unlink(missing_ok=True)
         raise InputError(f"{out}: cannot write: {exc.strerror}") from None
     return record
+
+
+def render_report(result: EquivalenceResult, kind: str) -> str:
+    """The report in one of the formats: "json", "markdown", "html"."""
+    if kind == "json":
+        return result.dumps()
+    from migrator.report import equivalence
+
+    if kind == "markdown":
+        return equivalence.render_markdown(result)
+    if kind == "html":
+        return equivalence.render_html(result)
+    raise ValueError(f"unknown report format {kind!r}")

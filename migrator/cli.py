@@ -5,21 +5,133 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from migrator import __version__, api
 from migrator.report.summary import render_summary
+from migrator.report.verify_text import render_verify_text
 from migrator.rules.loader import RuleError
 from migrator.types import Direction
+from migrator.verify.result import Tolerance, Verdict
+from migrator.verify.spec import InputSpec, LoadMode, SpecError, VerifyOptions
 
 EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE = 0, 1, 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"fwmigrate: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by `verify` and `torch2tf --verify`."""
+    opts = [
+        click.option(
+            "--model",
+            "model",
+            type=str,
+            default=None,
+            help="Class/function name or call building the model in both files, e.g. 'LeNet(num_classes=3)'.",
+        ),
+        click.option(
+            "--input",
+            "input_specs",
+            multiple=True,
+            type=str,
+            help="SHAPE[:DTYPE[:LOW:HIGH]] in the original's layout, e.g. 2,1,28,28 or "
+            "4,12:int64:0:100 (repeatable).",
+        ),
+        click.option(
+            "--samples",
+            type=click.IntRange(1, 100),
+            default=3,
+            show_default=True,
+            help="Seeded batches to compare.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--atol", type=click.FloatRange(0), default=1e-6, show_default=True),
+        click.option("--rtol", type=click.FloatRange(0), default=1e-5, show_default=True),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(1),
+            default=300.0,
+            show_default=True,
+            help="Seconds for the whole check.",
+        ),
+        click.option(
+            "--definitions-only",
+            is_flag=True,
+            help="Load only imports, definitions and constants from the files "
+            "(for files that run a script at import).",
+        ),
+        click.option(
+            "--json",
+            "json_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Write the JSON report.",
+        ),
+        click.option(
+            "--markdown",
+            "md_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Write the Markdown report.",
+        ),
+        click.option(
+            "--html",
+            "html_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Write the HTML report.",
+        ),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _verify_opts(v: dict[str, object]) -> VerifyOptions:
+    if not v.get("model"):
+        _fail("--model is required (the class or call that builds the model, e.g. 'Net()')")
+    specs = v.get("input_specs")
+    if not isinstance(specs, tuple) or not specs:
+        _fail("at least one --input SHAPE[:DTYPE[:LOW:HIGH]] is required")
+    try:
+        inputs = tuple(InputSpec.parse(str(s)) for s in specs)
+    except SpecError as exc:
+        _fail(str(exc))
+    atol, rtol = float(v["atol"]), float(v["rtol"])  # type: ignore[arg-type]
+    return VerifyOptions(
+        model=str(v["model"]),
+        inputs=inputs,
+        samples=int(v["samples"]),  # type: ignore[call-overload]
+        seed=int(v["seed"]),  # type: ignore[call-overload]
+        tolerance=Tolerance(atol=atol, rtol=rtol, fail_rtol=max(1e-4, 10 * rtol)),
+        timeout=float(v["timeout"]),  # type: ignore[arg-type]
+        load_mode=LoadMode.DEFINITIONS if v.get("definitions_only") else LoadMode.GUARDED,
+    )
+
+
+def _run_verify(
+    original: Path, migrated: Path, record: Path | None, options: VerifyOptions, v: dict[str, object]
+) -> NoReturn:
+    try:
+        result = api.verify(original, migrated, options, record)
+        for key, render in (("json_path", "json"), ("md_path", "markdown"), ("html_path", "html")):
+            path = v.get(key)
+            if isinstance(path, Path):
+                api.write_atomic(path, api.render_report(result, render))
+    except api.InputError as exc:
+        _fail(str(exc))
+    click.echo(render_verify_text(result), nl=False)
+    if result.verdict is Verdict.ERROR:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK if result.equivalent else EXIT_UNSUPPORTED)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,15 +160,34 @@ def main() -> None:
 @click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@click.option(
+    "--verify", "do_verify", is_flag=True, help="Verify the result right away (needs --model, --input)."
+)
+@_verify_options
 def torch2tf(
-    src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
+    src: str,
+    out: str | None,
+    rule_dirs: tuple[Path, ...],
+    diff: bool,
+    force: bool,
+    quiet: bool,
+    do_verify: bool,
+    **vopts: object,
 ) -> None:
     """Migrate a PyTorch model file SRC ('-' for stdin) to Keras 3.
 
     Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
-    written, with marker comments), 2 for usage or input errors (nothing is written).
+    written, with marker comments), 2 for usage or input errors (nothing is written). With
+    --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
-    _migrate(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet)
+    if not do_verify:
+        _migrate(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet)
+    if src == "-" or out == "-" or diff:
+        _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
+    options = _verify_opts(vopts)
+    target = _migrate(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet, exit_now=False)
+    assert target is not None
+    _run_verify(Path(src), target, None, options, vopts)
 
 
 def _migrate(
@@ -67,11 +198,14 @@ def _migrate(
     diff: bool,
     force: bool,
     quiet: bool,
-) -> None:
+    exit_now: bool = True,
+) -> Path | None:
+    """Migrate one file and exit with the migration's code, or return the output path."""
     try:
         rules = api.load_rules(direction, rule_dirs)
     except RuleError as exc:
         _fail(str(exc))
+    target: Path | None = None
     try:
         if src == "-":
             source, name = sys.stdin.read(), "<stdin>"
@@ -112,7 +246,29 @@ def _migrate(
         )
     if not quiet:
         click.echo(render_summary(result, src), err=True, nl=False)
-    sys.exit(EXIT_OK if result.complete else EXIT_UNSUPPORTED)
+    if exit_now:
+        sys.exit(EXIT_OK if result.complete else EXIT_UNSUPPORTED)
+    return target
+
+
+@main.command("verify")
+@click.argument("original", type=click.Path(path_type=Path))
+@click.argument("migrated", type=click.Path(path_type=Path))
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The migration record (default: <MIGRATED stem>.migration.json beside MIGRATED).",
+)
+@_verify_options
+def verify_cmd(original: Path, migrated: Path, record: Path | None, **vopts: object) -> None:
+    """Check that MIGRATED computes the same function as ORIGINAL.
+
+    Weights are moved from the original through the transforms the migration recorded; both
+    models run on the same seeded inputs; outputs and every layer are compared. Exit 0 equivalent,
+    1 not equivalent, 2 usage or input error (including a model that cannot be built).
+    """
+    _run_verify(original, migrated, record, _verify_opts(vopts), vopts)
 
 
 if __name__ == "__main__":  # pragma: no cover

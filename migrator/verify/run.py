@@ -1,0 +1,86 @@
+"""Run a verification in a subprocess with a timeout and turn whatever happens into an
+``EquivalenceResult``: a model that hangs, crashes, exits or prints cannot hang or garble the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from migrator.verify.result import EquivalenceResult, Verdict
+from migrator.verify.spec import VerifyOptions
+from migrator.verify.static import forward_warnings
+
+
+def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOptions) -> EquivalenceResult:
+    warnings = forward_warnings(original.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory(prefix="fwmigrate-verify-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        request = {
+            "original": str(original.resolve()),
+            "migrated": str(migrated.resolve()),
+            "record": str(record.resolve()),
+            "model": options.model,
+            "inputs": [s.text() for s in options.inputs],
+            "samples": options.samples,
+            "seed": options.seed,
+            "tolerance": asdict(options.tolerance),
+            "load_mode": options.load_mode.value,
+            "warnings": warnings,
+            "result": str(result_path),
+        }
+        req_path = Path(tmp) / "request.json"
+        req_path.write_text(json.dumps(request), encoding="utf-8")
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": "tensorflow",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONHASHSEED": "0",
+        }
+        log_path = Path(tmp) / "worker.log"
+
+        def error(message: str) -> EquivalenceResult:
+            return EquivalenceResult(
+                direction="torch2tf",
+                original=original.name,
+                migrated=migrated.name,
+                model=options.model,
+                verdict=Verdict.ERROR,
+                tolerance=options.tolerance,
+                error=message,
+                seed=options.seed,
+                warnings=tuple(warnings),
+            )
+
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "migrator.verify.worker", str(req_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(original.resolve().parent),
+                start_new_session=True,
+            )
+            try:
+                code = proc.wait(timeout=options.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return error(
+                    f"timed out after {options.timeout:g} s "
+                    "(the model did not finish; raise --timeout if it is just slow)"
+                )
+        if result_path.exists():
+            return EquivalenceResult.from_json(json.loads(result_path.read_text(encoding="utf-8")))
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        last = " | ".join(t.strip() for t in tail if t.strip())
+        return error(
+            f"the verification process exited with code {code} before finishing"
+            + (f": {last}" if last else "")
+        )
