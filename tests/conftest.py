@@ -37,3 +37,29 @@ def body_after_imports(code: str) -> str:
     ):
         i += 1
     return "\n".join(lines[i:]).strip() + "\n"
+
+
+def fixture_spec(name: str) -> tuple[str, str]:
+    """(model expression, --input SPEC) for a fixture, from its fixture.toml."""
+    import tomllib
+
+    meta = tomllib.loads((FIXTURES / name / "fixture.toml").read_text(encoding="utf-8"))
+    shape = ",".join(str(d) for d in meta["input_shape"])
+    if meta.get("input_dtype") == "int64":
+        shape += f":int64:0:{meta['input_high']}"
+    return meta["model"], shape
+
+
+def migrate_fixture(name: str, directory: Path) -> tuple[Path, Path]:
+    """Copy a fixture's input to ``directory/model.py`` and migrate it beside; returns both paths."""
+    from migrator.api import load_rules, migrate_source, write_outputs
+    from migrator.types import Direction
+
+    src = directory / "model.py"
+    src.write_text((FIXTURES / name / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
+    result = migrate_source(
+        src.read_text(encoding="utf-8"), Direction.TORCH2TF, load_rules(Direction.TORCH2TF), "model.py"
+    )
+    out = directory / "model_tf.py"
+    write_outputs(result, out, force=True)
+    return src, out

@@ -38,7 +38,9 @@ def check_expr(text: str) -> ast.expr:
                 f"--model {text!r}: {type(node).__name__} is not allowed (names, literals and calls only)"
             )
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            raise ExprError(f"--model {text!r}: private attribute {node.attr!r}")
+            raise ExprError(f"--model {text!r}: private attribute {node.attr!r} is not allowed")
+        if isinstance(node, ast.Name) and node.id.startswith("__"):
+            raise ExprError(f"--model {text!r}: the name {node.id!r} is not allowed")
     return tree
 
 

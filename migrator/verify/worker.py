@@ -177,7 +177,7 @@ class Capture:
         self.pairs = pairs
         self.torch_out: dict[int, list[np.ndarray]] = {}
         self.keras_out: dict[int, list[np.ndarray]] = {}
-        self.order: list[int] = []
+        self.order: list[tuple[int, int]] = []  # (layer, call number) in the original's execution order
         self._handles: list[Any] = []
         for i, p in enumerate(pairs):
             self._handles.append(p.torch_module.register_forward_hook(self._torch_hook(i)))
@@ -186,9 +186,10 @@ class Capture:
     def _torch_hook(self, i: int) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:
             first = _flat(output)[0]
-            self.torch_out.setdefault(i, []).append(_np(first).astype(np.float64))
-            if i not in self.order:
-                self.order.append(i)
+            calls = self.torch_out.setdefault(i, [])
+            calls.append(_np(first).astype(np.float64))
+            if (i, len(calls) - 1) not in self.order:
+                self.order.append((i, len(calls) - 1))
 
         return hook
 
@@ -316,7 +317,8 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
 
     out_diffs: list[Diff | None] = [None] * len(ref0)
     out_shapes: list[tuple[int, ...]] = [tuple(r.shape) for r in ref0]
-    layer_diffs: dict[int, Diff] = {}
+    layer_diffs: dict[tuple[int, int], Diff] = {}
+    shapes_seen: dict[tuple[int, int], tuple[int, ...]] = {}
     layer_notes: dict[int, str] = {}
     sample_infos: list[SampleInfo] = []
     for s in range(request["samples"]):
@@ -363,16 +365,17 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
         )
         for i in range(len(compared)):
             touts, kouts = capture.torch_out.get(i, []), capture.keras_out.get(i, [])
-            if not touts or len(touts) != len(kouts):
-                if touts:
-                    layer_notes[i] = f"called {len(touts)}x in the original, {len(kouts)}x migrated"
+            if touts and len(touts) != len(kouts):
+                layer_notes[i] = f"called {len(touts)}x in the original, {len(kouts)}x migrated"
                 continue
-            for t, kk in zip(touts, kouts, strict=True):
+            for k, (t, kk) in enumerate(zip(touts, kouts, strict=True)):
                 ld = _layer_diff(t, kk)
                 if ld is None:
                     layer_notes[i] = f"output shapes {t.shape} and {kk.shape} do not match in a known layout"
                     continue
-                layer_diffs[i] = ld if i not in layer_diffs else layer_diffs[i].worst(ld)
+                prev_ld = layer_diffs.get((i, k))
+                layer_diffs[(i, k)] = ld if prev_ld is None else prev_ld.worst(ld)
+                shapes_seen.setdefault((i, k), tuple(t.shape))
 
     # the original's own float32 error, as a scale
     e32: float | None = None
@@ -412,12 +415,16 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
             )
         )
     layers = []
-    for i in capture.order:
+    n_calls = {i: sum(1 for j, _ in capture.order if j == i) for i, _ in capture.order}
+    for i, k in capture.order:
+        # a module used several times (one ReLU for every activation) gets a row per call, so the
+        # first divergent row is the first divergent computation
         p = compared[i]
-        ld = layer_diffs.get(i)
+        label = p.path if n_calls[i] == 1 else f"{p.path} (call {k + 1})"
+        ld = layer_diffs.get((i, k))
         common = {
-            "source": p.path,
-            "target": _target_path(p),
+            "source": label,
+            "target": _target_path(p) if n_calls[i] == 1 else f"{_target_path(p)} (call {k + 1})",
             "source_type": type(p.torch_module).__name__,
             "target_type": type(p.keras_layer).__name__,
             "transform": p.transform,
@@ -436,25 +443,26 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
                 )
             )
             continue
-        d = ld
-        status, note = classify(d, tol)
-        shape = tuple(capture.torch_out[i][0].shape) if capture.torch_out.get(i) else ()
+        status, note = classify(ld, tol)
         layers.append(
             Comparison(
-                shape=shape,
-                max_abs_diff=d.max_abs,
-                max_rel_diff=d.rel,
-                scale=d.scale,
-                threshold=tol.threshold(d.scale),
+                shape=shapes_seen.get((i, k), ()),
+                max_abs_diff=ld.max_abs,
+                max_rel_diff=ld.rel,
+                scale=ld.scale,
+                threshold=tol.threshold(ld.scale),
                 status=status,
                 note=note or layer_notes.get(i, ""),
                 **common,
             )
         )
-    if n_bn:
-        layers.extend(_momentum_check(tmodel, kmodel, pairs, x0, in_perms, tol))
-
-    equivalent = all(o.status is Status.PASS for o in outputs)
+    momentum = _momentum_check(tmodel, kmodel, pairs, x0, in_perms, tol) if n_bn else []
+    layers.extend(momentum)
+    # eval outputs cannot show a BatchNorm momentum mistake; the running statistics after one
+    # training step can, and a model that trains differently is not equivalent
+    equivalent = all(o.status is Status.PASS for o in outputs) and all(
+        m.status is not Status.FAIL for m in momentum
+    )
     if any(x[0] == 1 for x in shapes0):
         warnings.append("batch size 1: BatchNorm/flatten mistakes can hide; use a batch of at least 2")
     return EquivalenceResult(
