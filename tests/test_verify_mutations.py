@@ -135,7 +135,16 @@ def _shift_rows(state: Mapping[str, np.ndarray], good: list[np.ndarray]) -> list
     return [np.roll(good[0], 1, axis=0)]
 
 
+def _no_gate_reorder(state: Mapping[str, np.ndarray], good: list[np.ndarray]) -> list[np.ndarray]:
+    def swap(a: np.ndarray) -> np.ndarray:  # keras [z, r, h] back to torch's [r, z, n]: no reorder
+        z, r, n = np.split(a, 3, axis=-1)
+        return np.concatenate([r, z, n], axis=-1)
+
+    return [swap(g) for g in good]
+
+
 TRANSFORM_MUTATIONS = [
+    pytest.param("gru_tagger", "gru", _no_gate_reorder, "gru", id="gru gate order"),
     pytest.param("mlp", "linear", _reshape_kernel, "fc1", id="linear"),
     pytest.param("lenet", "conv2d", _reshape_kernel, "conv1", id="conv2d"),
     pytest.param("conv1d_audio", "conv1d", _reshape_kernel, "conv1", id="conv1d"),

@@ -78,7 +78,17 @@ def _through(
         return Passage(identity((have.rank if have is not None else 2) + 1))
     if c is Contract.CONTAINER:
         return _container(info, have, path, summaries, line)
+    if c is Contract.SEQUENCE:
+        want = _sequence_layout(info)
+        if have is None or have == want or have.rank != 3:
+            return Passage(want)
+        return Passage(want, convert_to=want)
     return Passage(have)
+
+
+def _sequence_layout(info: ModuleInfo) -> Layout:
+    """Keras recurrent layers take (N, T, F); torch's default batch_first=False is (T, N, F)."""
+    return Layout((1, 0, 2)) if info.extra.get("time_major") else identity(3)
 
 
 def _container(
@@ -119,6 +129,8 @@ def wanted(info: ModuleInfo, summaries: Mapping[str, ClassSummary]) -> Layout | 
     """The layout a module wants its input in, when its contract says (for binding forward's inputs)."""
     if info.contract is Contract.CHANNELS and info.rank is not None:
         return channels_last(info.rank)
+    if info.contract is Contract.SEQUENCE:
+        return _sequence_layout(info)
     if info.contract is Contract.CONTAINER:
         if info.user_class is not None and info.user_class in summaries:
             return summaries[info.user_class].input_layout

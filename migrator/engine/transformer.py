@@ -17,6 +17,7 @@ import libcst as cst
 from migrator.engine.args import bind_arguments, map_arguments
 from migrator.engine.contracts import ClassSummary, through, wanted
 from migrator.engine.emitter import Emitter, int_node, tuple_node
+from migrator.engine.indexing import remap
 from migrator.engine.layout import Flattened, Layout, channels_last, identity
 from migrator.engine.names import ImportTable
 from migrator.engine.positions import PositionTracker
@@ -87,6 +88,7 @@ class TorchToKeras(cst.CSTTransformer):
         self._shapes: dict[int, tuple[cst.CSTNode, cst.BaseExpression]] = {}
         self._absorbed: set[int] = set()  # `x = x` statements left by an absorbed permute
         self._shape_pending: dict[int, tuple[cst.CSTNode, cst.CSTNode]] = {}
+        self._tuples: dict[int, tuple[cst.CSTNode, tuple[Layout | None, ...]]] = {}  # tuple-valued calls
         self._current_original: cst.CSTNode = cst.Pass()
 
     # ------------------------------------------------------------------ bookkeeping
@@ -424,6 +426,11 @@ class TorchToKeras(cst.CSTTransformer):
                 new = self._unpack_shape(target, value)
                 if new is not None:
                     return new
+                parts = self._tuples.get(id(value))
+                if parts is not None:
+                    for e, lay in zip(target.elements, parts[1], strict=False):
+                        if isinstance(e.value, cst.Name):
+                            s.vars[e.value.value] = lay
         return updated_node
 
     def _unpack_shape(self, target: cst.Tuple, value: cst.BaseExpression) -> cst.Assign | None:
@@ -535,6 +542,10 @@ class TorchToKeras(cst.CSTTransformer):
     ) -> cst.BaseExpression:
         # x.shape[i] / x.size()[i] on a permuted tensor
         src = self._shape_src(updated_node.value)
+        if src is None and id(updated_node.value) in self._tuples:
+            return self._index_tuple(updated_node)
+        if src is None and self.is_tracked(updated_node.value):
+            return self._index_tensor(original_node, updated_node)
         if src is None or not self.is_tracked(src) or len(updated_node.slice) != 1:
             return updated_node
         self._shape_pending.pop(id(updated_node.value), None)
@@ -556,6 +567,26 @@ class TorchToKeras(cst.CSTTransformer):
             value=self.call("keras.ops.shape", [cst.Arg(src)]),
             slice=[cst.SubscriptElement(cst.Index(int_node(lay.axis(i))))],
         )
+
+    def _index_tensor(self, original: cst.Subscript, node: cst.Subscript) -> cst.BaseExpression:
+        lay = self.layout_of(node.value)
+        if lay is None:
+            return node
+        got = remap(node, lay)
+        if got.problem is not None:
+            self._find(original, Severity.REVIEW, "Tensor.__getitem__", got.problem)
+            return node
+        self._set_layout(got.node, got.layout)
+        return got.node
+
+    def _index_tuple(self, node: cst.Subscript) -> cst.BaseExpression:
+        """``self.gru(x)[0]``: an element of a layer's tuple result."""
+        parts = self._tuples[id(node.value)][1]
+        idx = node.slice[0].slice if len(node.slice) == 1 else None
+        i = int_or_ints(idx.value) if isinstance(idx, cst.Index) else None
+        if isinstance(i, int) and -len(parts) <= i < len(parts):
+            self._set_layout(node, parts[i])
+        return node
 
     def leave_BinaryOperation(
         self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
@@ -760,6 +791,18 @@ class TorchToKeras(cst.CSTTransformer):
         if passage.convert_to is not None and have is not None:
             new_arg = self.convert(arg, have, passage.convert_to)
             call = call.with_changes(args=[call.args[0].with_changes(value=new_arg), *call.args[1:]])
+        if info.contract is Contract.SEQUENCE:
+            # recurrent layers return (output, state): the output follows the layout, the state
+            # is (layers, N, H) in torch and (N, H) in Keras
+            self._tuples[id(call)] = (call, (passage.out, None))
+            if len(call.args) > 1:
+                self._find(
+                    original,
+                    Severity.REVIEW,
+                    f"self.{path}",
+                    "an initial state is (1, N, H) in torch, (N, H) in Keras",
+                )
+            return call
         self._set_layout(call, passage.out)
         return call
 

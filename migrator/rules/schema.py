@@ -28,6 +28,7 @@ class Contract(enum.Enum):
     FLATTEN = "flatten"  # flattens all but the batch axis (order depends on layout)
     EMBEDDING = "embedding"  # integer ids in, a new trailing feature axis out
     CONTAINER = "container"  # Sequential / ModuleList: composed of its elements
+    SEQUENCE = "sequence"  # recurrent layers: (N, T, F) in Keras; torch is (T, N, F) unless batch_first
 
 
 class ValueTransform(enum.Enum):

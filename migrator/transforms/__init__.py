@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from migrator.transforms import containers, layers, tensor_ops
+from migrator.transforms import containers, layers, recurrent, tensor_ops
 
 if TYPE_CHECKING:
     from migrator.engine.site import CallSite, HookResult, Tools
@@ -28,6 +28,7 @@ HOOKS: Mapping[str, Hook] = MappingProxyType(
         "flatten_layer": layers.flatten_layer,
         "sequential": containers.sequential,
         "module_list": containers.module_list,
+        "gru": recurrent.gru,
         "cat": tensor_ops.concat,
         "stack": tensor_ops.stack,
         "flatten": tensor_ops.flatten,

@@ -9,6 +9,7 @@ runs only here.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import sys
@@ -71,13 +72,14 @@ def _to_source(arr: np.ndarray, perm: list[int] | None) -> np.ndarray:
 
 
 def _candidates(ref: np.ndarray, cand: np.ndarray) -> list[np.ndarray]:
-    """The candidate (Keras) array read in the reference (torch) layout, for every known layout
-    that fits the shapes: unchanged, or channels-last."""
+    """The candidate (Keras) array read in the reference (torch) layout, for every axis order
+    that fits the shapes (unchanged, channels-last, batch-major, ...)."""
+    if cand.ndim != ref.ndim or cand.size != ref.size:
+        return []
+    if ref.ndim > 5:
+        return [cand] if ref.shape == cand.shape else []
     out = []
-    if ref.shape == cand.shape:
-        out.append(cand)
-    if cand.ndim == ref.ndim and cand.ndim >= 3:
-        perm = [0, *range(2, ref.ndim), 1]
+    for perm in itertools.permutations(range(ref.ndim)):
         if tuple(ref.shape[p] for p in perm) == cand.shape:
             out.append(np.transpose(cand, np.argsort(perm)))
     return out
@@ -271,7 +273,7 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
     out_perms = [o.get("perm") for o in cls.get("outputs", [])]
     if len(in_perms) < len(specs):
         in_perms += [None] * (len(specs) - len(in_perms))
-    spatial = [p is not None and len(p) >= 3 and list(p) != sorted(p) for p in in_perms]
+    spatial = [p is not None and len(p) >= 3 and list(p) == [0, *range(2, len(p)), 1] for p in in_perms]
     variants = [shape_variants(s, sp, request["samples"]) for s, sp in zip(specs, spatial, strict=True)]
 
     def batch(sample: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

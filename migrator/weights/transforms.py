@@ -307,6 +307,27 @@ def _embedding(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]
 # -------------------------------------------------------------------------- registry
 
 
+def _gru(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """torch GRU gates are stacked [r, z, n]; keras GRU(reset_after=True) stacks [z, r, h]."""
+    name = "gru"
+    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
+    _expect_ndim(name, "weight_ih_l0", w_ih, 2)
+    _expect_ndim(name, "weight_hh_l0", w_hh, 2)
+    hidden = w_hh.shape[1]
+    if w_ih.shape[0] != 3 * hidden or w_hh.shape[0] != 3 * hidden:
+        raise TransformError(
+            name, f"weights of shape {_fmt_shape(w_ih.shape)} / {_fmt_shape(w_hh.shape)} are not 3 gates"
+        )
+
+    def zrn(a: Array) -> Array:
+        r, z, n = np.split(a, 3, axis=0)
+        return np.concatenate([z, r, n], axis=0)
+
+    b_ih = state.get("bias_ih_l0", np.zeros(3 * hidden, dtype=w_ih.dtype))
+    b_hh = state.get("bias_hh_l0", np.zeros(3 * hidden, dtype=w_ih.dtype))
+    return [_copy(zrn(w_ih).T), _copy(zrn(w_hh).T), _copy(np.stack([zrn(b_ih), zrn(b_hh)]))]
+
+
 def _conv_transform(name: str, spatial_rank: int, keras_layer: str) -> WeightTransform:
     return WeightTransform(
         name=name,
@@ -414,6 +435,18 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             optional=("weight", "bias"),
             ignores=(),
             apply=_layernorm,
+        ),
+        "gru": WeightTransform(
+            name="gru",
+            doc=(
+                "torch GRU (one layer, one direction) -> keras GRU(reset_after=True): gate blocks "
+                "reordered from torch's [r, z, n] to keras's [z, r, h]; kernel = W_ih.T, "
+                "recurrent_kernel = W_hh.T, bias = stack([b_ih, b_hh]) (shape (2, 3H))."
+            ),
+            consumes=("weight_ih_l0", "weight_hh_l0"),
+            optional=("bias_ih_l0", "bias_hh_l0"),
+            ignores=(),
+            apply=_gru,
         ),
         "embedding": WeightTransform(
             name="embedding",

@@ -1,0 +1,491 @@
+"""Equivalence reports for `fwmigrate verify`: JSON, Markdown (pull-request comment) and HTML.
+
+Every renderer is a pure function of an ``EquivalenceResult``. The reader sees, in this order: the
+verdict with the worst output error and the tolerance; the first divergent layer (when not
+equivalent); the outputs; the layers in execution order; a per-layer error chart; the inputs; the
+original model's own float32-vs-float64 error as a scale; warnings; tool versions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jinja2
+
+from migrator.verify.result import Comparison, EquivalenceResult, Status, Tolerance, Verdict
+
+# Markdown: the layers table is folded into <details> beyond this many rows, and cut beyond the
+# second number (a pull-request comment holds at most 65,536 characters).
+MARKDOWN_FOLD_ROWS = 20
+MARKDOWN_MAX_ROWS = 250
+
+# The chart's log scale: zeros (and anything smaller) are drawn at this floor.
+CHART_FLOOR = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# Shared wording and number formatting
+
+
+def fmt(value: float | None) -> str:
+    """A number in scientific notation with 2 significant digits (``2.4e-06``); zero as ``0``."""
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    return f"{value:.1e}"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    match verdict:
+        case Verdict.EQUIVALENT:
+            return "equivalent"
+        case Verdict.NOT_EQUIVALENT:
+            return "NOT equivalent"
+        case Verdict.ERROR:
+            return "error"
+
+
+def verdict_icon(verdict: Verdict) -> str:
+    match verdict:
+        case Verdict.EQUIVALENT:
+            return "✅"
+        case Verdict.NOT_EQUIVALENT:
+            return "❌"
+        case Verdict.ERROR:
+            return "⚠️"
+
+
+def status_text(status: Status) -> str:
+    """A status that reads without colour: an icon and a word."""
+    match status:
+        case Status.PASS:
+            return "✓ pass"
+        case Status.SUSPICIOUS:
+            return "! suspicious"
+        case Status.FAIL:
+            return "✗ FAIL"
+        case Status.NOT_COMPARED:
+            return "– not compared"
+
+
+def _css_class(status: Status) -> str:
+    return status.value.replace("_", "-")
+
+
+def _types(c: Comparison) -> str:
+    if c.source_type and c.target_type:
+        return f"{c.source_type} → {c.target_type}"
+    return c.source_type or c.target_type
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _tolerance_text(tol: Tolerance) -> str:
+    return f"atol {fmt(tol.atol)} + rtol {fmt(tol.rtol)} · max|original|"
+
+
+def _worst_output(result: EquivalenceResult) -> Comparison | None:
+    """The output furthest beyond (or closest to) its threshold."""
+
+    def ratio(c: Comparison) -> float:
+        if math.isnan(c.max_abs_diff):
+            return math.inf
+        return c.max_abs_diff / c.threshold if c.threshold > 0 else c.max_abs_diff
+
+    return max(result.outputs, key=ratio, default=None)
+
+
+def _divergence_text(c: Comparison) -> str:
+    return f"max|Δ| {fmt(c.max_abs_diff)} vs threshold {fmt(c.threshold)} (max rel {fmt(c.max_rel_diff)})"
+
+
+def _scale_text(result: EquivalenceResult) -> str | None:
+    """How the worst output error compares with the original model's own float32 rounding error."""
+    e64, worst = result.float64_error, result.max_abs_diff
+    if e64 is None:
+        return None
+    text = f"The original model's own float32-vs-float64 error is {fmt(e64)}"
+    if worst is not None and math.isfinite(worst) and e64 > 0:
+        text += f"; the worst output error is {worst / e64:.3g}× that"
+    return text + "."
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def render_json(result: EquivalenceResult) -> str:
+    """The machine-readable report (the result's stable JSON form)."""
+    return result.dumps()
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md_cell(text: str) -> str:
+    """Text safe inside a GitHub table cell: no pipes, no line breaks."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def _md_code(text: str) -> str:
+    """An inline code span that survives backticks in ``text``."""
+    if not text:
+        return ""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_cell_code(text: str) -> str:
+    # In GFM tables a pipe is escaped with a backslash even inside code spans.
+    return _md_code(text.replace("\r", "").replace("\n", " ")).replace("|", "\\|")
+
+
+def _md_block(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def _md_output_table(outputs: Sequence[Comparison]) -> list[str]:
+    lines = [
+        "| output | shape | max abs diff | max rel diff | threshold | status |",
+        "|---|---|--:|--:|--:|---|",
+    ]
+    for o in outputs:
+        name = o.source if o.source == o.target or not o.target else f"{o.source} → {o.target}"
+        lines.append(
+            f"| {_md_cell_code(name)} | {_shape(o.shape)} | {fmt(o.max_abs_diff)} | {fmt(o.max_rel_diff)} "
+            f"| {fmt(o.threshold)} | {_md_cell(status_text(o.status))} |"
+        )
+    return lines
+
+
+def _md_layer_rows(layers: Sequence[tuple[int, Comparison]], first: Comparison | None) -> list[str]:
+    lines = [
+        "| # | source | target | types | transform | max abs diff | max rel diff | threshold | status |",
+        "|--:|---|---|---|---|--:|--:|--:|---|",
+    ]
+    for index, c in layers:
+        status = _md_cell(status_text(c.status))
+        source = _md_cell_code(c.source)
+        if c is first:
+            status = f"**{status}** ⬅ first divergent"
+            source = f"**{source}**"
+        lines.append(
+            f"| {index} | {source} | {_md_cell_code(c.target)} | {_md_cell(_types(c))} "
+            f"| {_md_cell_code(c.transform)} | {fmt(c.max_abs_diff)} | {fmt(c.max_rel_diff)} "
+            f"| {fmt(c.threshold)} | {status} |"
+        )
+    return lines
+
+
+def _md_summary(result: EquivalenceResult, first: Comparison | None) -> str:
+    parts = [
+        f"{_md_code(result.original)} → {_md_code(result.migrated)} ({result.direction}), "
+        f"model {_md_code(result.model)}."
+    ]
+    worst = _worst_output(result)
+    if worst is not None:
+        parts.append(
+            f"Worst output error: max|Δ| **{fmt(result.max_abs_diff)}** (max rel {fmt(result.max_rel_diff)}); "
+            f"tolerance {_tolerance_text(result.tolerance)} = {fmt(worst.threshold)} "
+            f"for {_md_code(worst.source)}."
+        )
+    else:
+        parts.append(f"Tolerance: {_tolerance_text(result.tolerance)}.")
+    if result.verdict is Verdict.NOT_EQUIVALENT:
+        if first is not None:
+            parts.append(
+                f"First divergent layer: **{_md_code(first.source)}** → {_md_code(first.target)}"
+                f"{f' ({_types(first)})' if _types(first) else ''}: {_divergence_text(first)}."
+            )
+        elif result.layers:
+            parts.append("No compared layer is beyond its threshold: the difference arises between layers.")
+    elif first is not None:
+        n = sum(1 for c in result.layers if c.status is Status.SUSPICIOUS)
+        parts.append(f"{n} layer{'s' if n != 1 else ''} suspicious, first {_md_code(first.source)}.")
+    return " ".join(parts)
+
+
+def render_markdown(result: EquivalenceResult) -> str:
+    """A GitHub-flavoured Markdown report for a pull-request comment."""
+    first = result.first_divergent_layer
+    out = [f"### {verdict_icon(result.verdict)} fwmigrate verify: {verdict_text(result.verdict)}", ""]
+    out += [_md_summary(result, first), ""]
+    if result.verdict is Verdict.ERROR or result.error:
+        out += ["**Error** — the check could not run:", "", _md_block(result.error or "(no message)"), ""]
+
+    if result.outputs:
+        out += ["**Outputs**", "", *_md_output_table(result.outputs), ""]
+
+    if result.layers:
+        numbered = list(enumerate(result.layers, start=1))
+        shown = numbered[:MARKDOWN_MAX_ROWS]
+        cut = len(numbered) - len(shown)
+        title = f"**Layers** ({len(numbered)}, in execution order)"
+        if len(numbered) > MARKDOWN_FOLD_ROWS:
+            out += [title, ""]
+            if first is not None:
+                first_row = [(i, c) for i, c in numbered if c is first]
+                out += [*_md_layer_rows(first_row, first), ""]
+            out += [f"<details><summary>All {len(numbered)} layers</summary>", ""]
+            out += [*_md_layer_rows(shown, first), ""]
+            if cut:
+                out += [f"… {cut} more layers: see the JSON or HTML report.", ""]
+            out += ["</details>", ""]
+        else:
+            out += [title, "", *_md_layer_rows(shown, first), ""]
+
+    details = []
+    if result.inputs:
+        inputs = ", ".join(f"{_md_code(i.name)} {_shape(i.shape)} {i.dtype}" for i in result.inputs)
+        details.append(f"inputs {inputs}")
+    details.append(f"seed {result.seed}")
+    if result.samples:
+        details.append(f"{len(result.samples)} sample{'s' if len(result.samples) != 1 else ''}")
+    scale = _scale_text(result)
+    if scale:
+        details.append(scale.rstrip("."))
+    out += ["Inputs and scale: " + "; ".join(details) + ".", ""]
+
+    if result.warnings:
+        out += ["**Warnings**", ""]
+        out += [f"- {w.replace(chr(10), ' ')}" for w in result.warnings]
+        out += [""]
+
+    if result.versions:
+        versions = " · ".join(f"{k} {v}" for k, v in sorted(result.versions.items()))
+        out += [f"<sub>{_md_cell(versions)}</sub>", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# HTML: the chart geometry, the rows, the template
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    """One layer's bar: user units in the SVG's viewBox, y growing downwards."""
+
+    index: int  # 1-based execution order
+    name: str  # the full source path (tooltip)
+    label: str  # a short label under the bar ("" when labels are thinned out)
+    status: str  # css class: pass / suspicious / fail / not-compared
+    x: float
+    y: float
+    width: float
+    height: float
+    threshold_y: float | None  # the layer's threshold as a horizontal tick
+    value: str  # the formatted max abs diff
+    threshold: str
+    label_x: float
+
+
+@dataclass(frozen=True)
+class ChartTick:
+    y: float
+    label: str  # "1e-06"
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: float
+    height: float
+    left: float  # the plot area
+    top: float
+    right: float
+    bottom: float
+    bars: tuple[ChartBar, ...]
+    ticks: tuple[ChartTick, ...]
+    label_y: float
+    labels_rotated: bool
+
+
+def _log10(value: float) -> float:
+    if math.isnan(value) or value == math.inf:
+        return math.inf
+    return math.log10(max(value, CHART_FLOOR))
+
+
+def _short_label(path: str, limit: int = 14) -> str:
+    """The last one or two parts of a layer path, cut to ``limit`` characters."""
+    parts = [p for p in re.split(r"[./]", path) if p]
+    label = path
+    if parts:
+        label = parts[-1]
+        if len(parts) > 1 and len(parts[-2]) + len(label) + 1 <= limit:
+            label = f"{parts[-2]}.{label}"
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def chart_geometry(
+    layers: Sequence[Comparison], tolerance: Tolerance, width: float = 1000.0, plot_height: float = 260.0
+) -> Chart:
+    """Bars of log10(max abs diff) per layer (floor 1e-12), with each layer's threshold as a tick."""
+    thresholds = [c.threshold if c.threshold > 0 else tolerance.threshold(c.scale) for c in layers]
+    logs = [_log10(c.max_abs_diff) for c in layers]
+    compared = [v for c, v in zip(layers, logs, strict=True) if c.status is not Status.NOT_COMPARED]
+    finite = [v for v in compared if math.isfinite(v)] + [_log10(t) for t in thresholds if t > 0]
+    lo = math.floor(min(finite, default=-8.0))
+    hi = math.ceil(max(finite, default=0.0))
+    if hi - lo < 3:
+        lo = hi - 3
+    span = hi - lo
+    step = max(1, math.ceil(span / 8))
+
+    n = max(len(layers), 1)
+    labelled_every = max(1, math.ceil(len(layers) / 40))
+    rotated = len(layers) > 12
+    left, right, top = 64.0, width - 16.0, 16.0
+    bottom = top + plot_height
+    label_y = bottom + 14.0
+    height = bottom + (96.0 if rotated else 32.0)
+    slot = (right - left) / n
+    bar_width = min(max(slot * 0.7, 1.0), 56.0)
+
+    def y_of(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return bottom - (v - lo) / span * plot_height
+
+    ticks = tuple(ChartTick(y_of(v), f"1e{v:+03d}" if v else "1") for v in range(lo, hi + 1, step))
+    bars = []
+    for i, (c, v, t) in enumerate(zip(layers, logs, thresholds, strict=True)):
+        x = left + i * slot + (slot - bar_width) / 2
+        y = y_of(v) if c.status is not Status.NOT_COMPARED else bottom - 3.0
+        show = i % labelled_every == 0
+        label = (_short_label(c.source) if labelled_every == 1 else str(i + 1)) if show else ""
+        bars.append(
+            ChartBar(
+                index=i + 1,
+                name=c.source,
+                label=label,
+                status=_css_class(c.status),
+                x=round(x, 2),
+                y=round(y, 2),
+                width=round(bar_width, 2),
+                height=round(max(bottom - y, 1.0), 2),
+                threshold_y=round(y_of(_log10(t)), 2) if t > 0 else None,
+                value=fmt(c.max_abs_diff),
+                threshold=fmt(t),
+                label_x=round(x + bar_width / 2, 2),
+            )
+        )
+    return Chart(width, round(height, 2), left, top, right, bottom, tuple(bars), ticks, label_y, rotated)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A comparison as the HTML tables show it: formatted strings only."""
+
+    index: int
+    source: str
+    target: str
+    types: str
+    transform: str
+    shape: str
+    max_abs_diff: str
+    max_rel_diff: str
+    scale: str
+    threshold: str
+    status: str  # css class
+    status_text: str
+    note: str
+    first: bool
+
+
+def _rows(comparisons: Sequence[Comparison], first: Comparison | None) -> tuple[Row, ...]:
+    return tuple(
+        Row(
+            index=i,
+            source=c.source,
+            target=c.target,
+            types=_types(c),
+            transform=c.transform,
+            shape=_shape(c.shape),
+            max_abs_diff=fmt(c.max_abs_diff),
+            max_rel_diff=fmt(c.max_rel_diff),
+            scale=fmt(c.scale),
+            threshold=fmt(c.threshold),
+            status=_css_class(c.status),
+            status_text=status_text(c.status),
+            note=c.note,
+            first=c is first,
+        )
+        for i, c in enumerate(comparisons, start=1)
+    )
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("migrator.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_html(result: EquivalenceResult) -> str:
+    """A self-contained HTML page (inline CSS and SVG, no scripts, no external resources)."""
+    first = result.first_divergent_layer
+    worst = _worst_output(result)
+    counts = {s: sum(1 for c in result.layers if c.status is s) for s in Status}
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        r=result,
+        verdict=result.verdict.value.replace("_", "-"),
+        verdict_text=verdict_text(result.verdict),
+        worst=worst,
+        worst_abs=fmt(result.max_abs_diff),
+        worst_rel=fmt(result.max_rel_diff),
+        worst_threshold=fmt(worst.threshold) if worst is not None else None,
+        atol=fmt(result.tolerance.atol),
+        rtol=fmt(result.tolerance.rtol),
+        fail_rtol=fmt(result.tolerance.fail_rtol),
+        first=_rows([first], first)[0] if first is not None else None,
+        first_index=result.layers.index(first) + 1 if first is not None else None,
+        suspicious=counts[Status.SUSPICIOUS],
+        failed=counts[Status.FAIL],
+        not_compared=counts[Status.NOT_COMPARED],
+        passed=counts[Status.PASS],
+        outputs=_rows(result.outputs, None),
+        layers=_rows(result.layers, first),
+        chart=chart_geometry(result.layers, result.tolerance) if result.layers else None,
+        inputs=[
+            (
+                i.name,
+                _shape(i.shape),
+                i.dtype,
+                f"[{fmt(i.low)}, {fmt(i.high)}]" if i.low is not None or i.high is not None else "",
+            )
+            for i in result.inputs
+        ],
+        samples=[
+            (
+                s.index,
+                s.seed,
+                ", ".join(_shape(x) for x in s.shapes),
+                fmt(s.max_abs_diff),
+                fmt(s.max_rel_diff),
+            )
+            for s in result.samples
+        ],
+        float64_error=fmt(result.float64_error) if result.float64_error is not None else None,
+        scale_text=_scale_text(result),
+        versions=sorted(result.versions.items()),
+    )
