@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	@mkdir -p out
-	$(BIN)/fwmigrate torch2tf $(DEMO_SRC) -o $(DEMO_OUT) --force
+	cp $(DEMO_SRC) out/resnet.py
+	$(BIN)/fwmigrate torch2tf out/resnet.py -o $(DEMO_OUT) --force --verify --model ResNetTiny --input 2,3,32,32 \
+		--json out/resnet_report.json --markdown out/resnet_report.md --html out/resnet_report.html
 	@echo
-	@echo "Migrated $(DEMO_SRC) -> $(DEMO_OUT)"
-	@echo "Migration record (for 'fwmigrate verify'): out/resnet_tf.migration.json"
+	@echo "Migrated out/resnet.py -> $(DEMO_OUT) (migration record: out/resnet_tf.migration.json)"
+	@echo "Equivalence report: out/resnet_report.html (also .md and .json)"
 
 lint: install
 	$(BIN)/ruff check migrator tests benchmarks
@@ -34,6 +36,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python benchmarks/migrate_speed.py
+	$(BIN)/python benchmarks/verify_speed.py
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
