@@ -25,7 +25,7 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(x)
 """
-PARTIAL = "import torch.nn as nn\n\nrnn = nn.GRU(8, 16)\nfc = nn.Linear(16, 2)\n"
+PARTIAL = "import torch.nn as nn\n\nbil = nn.Bilinear(8, 8, 16)\nfc = nn.Linear(16, 2)\n"
 
 
 def run(args: list[str], input: str | None = None) -> tuple[int, str, str]:
@@ -56,11 +56,11 @@ def test_exit_1_when_unsupported_remains_and_output_is_written(tmp_path: Path) -
     code, _, err = run(["torch2tf", str(src), "-o", str(tmp_path / "out.py")])
     assert code == 1
     text = (tmp_path / "out.py").read_text()
-    assert "# fwmigrate: unsupported: torch.nn.GRU: no rule maps this API" in text
-    assert "nn.GRU(8, 16)" in text, "what cannot be migrated stays in the output"
+    assert "# fwmigrate: unsupported: torch.nn.Bilinear: no rule maps this API" in text
+    assert "nn.Bilinear(8, 8, 16)" in text, "what cannot be migrated stays in the output"
     assert "import torch.nn as nn" in text, "the import it still needs is kept"
     assert "layers.Dense(units=2)" in text
-    assert f"{src}:3:7: unsupported: torch.nn.GRU" in err
+    assert f"{src}:3:7: unsupported: torch.nn.Bilinear" in err
     assert "1 unsupported" in err
 
 
@@ -202,21 +202,38 @@ def test_missing_rule_directory(tmp_path: Path) -> None:
     )
 
 
-def test_user_rules_extend_and_override(tmp_path: Path) -> None:
+def test_user_rules_extend_the_shipped_ones(tmp_path: Path) -> None:
     rules = tmp_path / "myrules"
     rules.mkdir()
-    (rules / "gru.toml").write_text(
-        '[[rule]]\nid = "mine.GRU"\nkind = "layer"\nmatch = "torch.nn.GRU"\n'
-        'params = ["input_size", "hidden_size"]\n'
-        'emit = "keras.layers.GRU"\ncontract = "last_dim"\n\n[rule.args]\ninput_size = { drop = true }\n'
-        'hidden_size = { to = "units" }\n'
+    (rules / "bilinear.toml").write_text(
+        '[[rule]]\nid = "mine.Bilinear"\nkind = "layer"\nmatch = "torch.nn.Bilinear"\n'
+        'params = ["in1_features", "in2_features", "out_features"]\nemit = "keras.layers.Dense"\n'
+        'contract = "last_dim"\n\n[rule.args]\n'
+        "in1_features = { drop = true }\nin2_features = { drop = true }\n"
+        'out_features = { to = "units" }\n'
     )
     src = tmp_path / "m.py"
     src.write_text(PARTIAL)
     code, out, _ = run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
     assert code == 0
-    assert "rnn = layers.GRU(units=16)" in out
+    assert "bil = layers.Dense(units=16)" in out
     assert "torch" not in out.split("fwmigrate (torch2tf)")[1]
+
+
+def test_user_rules_override_the_shipped_ones(tmp_path: Path) -> None:
+    rules = tmp_path / "myrules"
+    rules.mkdir()
+    (rules / "linear.toml").write_text(
+        '[[rule]]\nid = "mine.Linear"\nkind = "layer"\nmatch = "torch.nn.Linear"\n'
+        'params = ["in_features", "out_features"]\nemit = "keras.layers.EinsumDense"\n'
+        'contract = "last_dim"\n\n[rule.args]\nin_features = { drop = true }\n'
+        'out_features = { to = "output_shape" }\n\n[rule.set]\nequation = "\'ab,bc->ac\'"\n'
+    )
+    src = tmp_path / "m.py"
+    src.write_text("import torch.nn as nn\n\nfc = nn.Linear(16, 2)\n")
+    code, out, _ = run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
+    assert code == 0
+    assert "fc = layers.EinsumDense(output_shape=2, equation='ab,bc->ac')" in out
 
 
 # ---------------------------------------------------------------- the installed console script

@@ -179,3 +179,32 @@ def test_positions_match_libcst(name: str) -> None:
     assert len(wanted) > 5
     got = {k: tracker.positions.get(k) for k in wanted}
     assert got == wanted
+
+
+def test_input_layout_is_bound_through_layout_keeping_layers(torch2tf_rules: RuleSet) -> None:
+    src = (
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.proj = nn.Linear(5, 8)\n        self.gru = nn.GRU(8, 6)\n\n"
+        "    def forward(self, x):\n        x = self.proj(x)\n"
+        "        out, _ = self.gru(x)\n        return out[-1]\n"
+    )
+    result = migrate_source(src, Direction.TORCH2TF, torch2tf_rules)
+    record = result.record.to_json()
+    assert record["classes"]["Net"]["inputs"] == [
+        {"name": "x", "perm": [1, 0, 2]}
+    ]  # (T, N, F) held as (N, T, F)
+    assert "return out[:, -1]" in result.code
+
+
+def test_indexing_a_permuted_tensor_moves_the_indices(torch2tf_rules: RuleSet) -> None:
+    src = (
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 1)\n\n"
+        "    def forward(self, x):\n        y = self.conv(x)\n"
+        "        return y[:, 0] + y[0, :, 1:, ::2].mean()\n"
+    )
+    out = migrate_source(src, Direction.TORCH2TF, torch2tf_rules).code
+    assert "y[:, :, :, 0]" in out  # channel 0 of NCHW is the last axis of NHWC
+    assert "y[0, 1:, ::2]" in out

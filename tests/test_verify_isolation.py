@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from migrator.cli import main
 
-MODEL = '''import torch.nn as nn
+MODEL = """import torch.nn as nn
 {pre}
 
 class Net(nn.Module):
@@ -25,7 +25,7 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(x)
 {post}
-'''
+"""
 
 
 def _files(tmp_path: Path, pre: str = "", init: str = "pass", post: str = "") -> tuple[Path, Path]:
@@ -37,9 +37,23 @@ def _files(tmp_path: Path, pre: str = "", init: str = "pass", post: str = "") ->
 
 def _verify(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "fwmigrate"), "verify", str(src), str(out), "--model", "Net",
-         "--input", "2,3", "--samples", "1", *extra],
-        capture_output=True, text=True, check=False, timeout=600,
+        [
+            str(Path(sys.executable).parent / "fwmigrate"),
+            "verify",
+            str(src),
+            str(out),
+            "--model",
+            "Net",
+            "--input",
+            "2,3",
+            "--samples",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
 
 
@@ -64,7 +78,10 @@ def test_constructor_exception_is_exit_2_with_its_message(tmp_path: Path) -> Non
 
 @pytest.mark.frameworks
 def test_guarded_script_code_does_not_run_and_prints_do_not_leak(tmp_path: Path) -> None:
-    post = 'print("TRAINING OUTPUT")\nif __name__ == "__main__":\n    raise SystemExit("training would start here")\n'
+    post = (
+        'print("TRAINING OUTPUT")\n'
+        'if __name__ == "__main__":\n    raise SystemExit("training would start here")\n'
+    )
     src, out = _files(tmp_path, post=post)
     proc = _verify(src, out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -87,9 +104,21 @@ def test_unguarded_script_needs_definitions_only(tmp_path: Path) -> None:
 def test_model_expression_with_arguments(tmp_path: Path) -> None:
     src, out = _files(tmp_path)
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "fwmigrate"), "verify", str(src), str(out), "--model", "Net(width=6)",
-         "--input", "2,3", "--samples", "1"],
-        capture_output=True, text=True, check=False,
+        [
+            str(Path(sys.executable).parent / "fwmigrate"),
+            "verify",
+            str(src),
+            str(out),
+            "--model",
+            "Net(width=6)",
+            "--input",
+            "2,3",
+            "--samples",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout
 
@@ -109,7 +138,14 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     _bad(["verify", str(src), str(out), "--model", "Net"], "--input")
     _bad(["verify", str(src), str(out), "--model", "Net", "--input", "2,x"], "comma-separated integers")
     _bad(["verify", str(src), str(out), "--model", "Net", "--input", "2,3:int64"], "LOW:HIGH")
-    _bad(["verify", str(src), str(out), "--model", "__import__('os').system('true')", "--input", "2,3"], "not allowed")
-    _bad(["verify", str(src), str(tmp_path / "nope.py"), "--model", "Net", "--input", "2,3"], "nope.py", "no such file")
+    _bad(
+        ["verify", str(src), str(out), "--model", "__import__('os').system('true')", "--input", "2,3"],
+        "not allowed",
+    )
+    _bad(
+        ["verify", str(src), str(tmp_path / "nope.py"), "--model", "Net", "--input", "2,3"],
+        "nope.py",
+        "no such file",
+    )
     (tmp_path / "m_tf.migration.json").unlink()
     _bad(["verify", str(src), str(out), "--model", "Net", "--input", "2,3"], "no migration record")

@@ -18,8 +18,15 @@ def test_input_specs() -> None:
     assert InputSpec.parse("2,1,28,28") == InputSpec((2, 1, 28, 28))
     assert InputSpec.parse("4,12:int64:0:100") == InputSpec((4, 12), "int64", 0.0, 100.0)
     assert InputSpec.parse("2,3:float32:-1:1").text() == "2,3:float32:-1:1"
-    for bad, why in [("", "positive"), ("2,0", "positive"), ("2,3:complex", "dtype"), ("2:int64", "LOW:HIGH"),
-                     ("2:float32:1:0", "below"), ("2:float32:a:b", "numbers"), ("2:float32:1", "SHAPE")]:
+    for bad, why in [
+        ("", "positive"),
+        ("2,0", "positive"),
+        ("2,3:complex", "dtype"),
+        ("2:int64", "LOW:HIGH"),
+        ("2:float32:1:0", "below"),
+        ("2:float32:a:b", "numbers"),
+        ("2:float32:1", "SHAPE"),
+    ]:
         with pytest.raises(SpecError, match=why):
             InputSpec.parse(bad)
 
@@ -45,7 +52,8 @@ def test_model_expressions() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Net() + 1", "[x for x in y]", "lambda: 0", "Net().__class__", "__import__('os')", "Net(*a)", "(yield)"]
+    "text",
+    ["Net() + 1", "[x for x in y]", "lambda: 0", "Net().__class__", "__import__('os')", "Net(*a)", "(yield)"],
 )
 def test_model_expression_rejects_code(text: str) -> None:
     with pytest.raises(ExprError):
@@ -64,7 +72,7 @@ def test_definitions_only_keeps_definitions_and_constants() -> None:
 
 
 def test_static_warnings() -> None:
-    src = '''
+    src = """
 import torch
 import torch.nn.functional as F
 
@@ -79,7 +87,7 @@ class Net(torch.nn.Module):
         y = F.dropout(x, 0.5)
         z = F.dropout(x, 0.5, training=self.training)
         return y + torch.randn_like(x) + z
-'''
+"""
     warnings = forward_warnings(src)
     assert any("line 11" in w and "`if` on tensor values" in w for w in warnings)
     assert not any("line 7" in w or "line 9" in w for w in warnings)

@@ -542,6 +542,37 @@ def test_outputs_do_not_alias_inputs() -> None:
     assert w[0, 0] == 0.0
 
 
+@pytest.mark.frameworks
+@SLOW_SETTINGS
+@given(seed=seeds, n=batches, t=st.integers(2, 9), f=st.integers(1, 6), h=st.integers(1, 7), bias=st.booleans())
+def test_gru_to_gru(seed: int, n: int, t: int, f: int, h: int, bias: bool) -> None:
+    rng = np.random.default_rng(seed)
+    module = torch.nn.GRU(f, h, bias=bias, batch_first=True)
+    randomize_(module, rng)
+    layer = keras.layers.GRU(h, return_sequences=True, reset_after=True, use_bias=True)
+    transfer("gru", module, layer, (n, t, f))
+    x = randn(rng, n, t, f)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    assert_close(run_keras(layer, x), expected)
+
+
+@pytest.mark.frameworks
+def test_gru_without_the_gate_reorder_is_wrong() -> None:
+    rng = np.random.default_rng(3)
+    module = torch.nn.GRU(4, 5, batch_first=True)
+    randomize_(module, rng)
+    layer = keras.layers.GRU(5, return_sequences=True, reset_after=True)
+    layer.build((2, 6, 4))
+    st_ = state_of(module)
+    naive = [st_["weight_ih_l0"].T, st_["weight_hh_l0"].T, np.stack([st_["bias_ih_l0"], st_["bias_hh_l0"]])]
+    layer.set_weights(naive)
+    x = randn(rng, 2, 6, 4)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    assert max_diff(run_keras(layer, x), expected) > 1e-2
+
+
 def test_registry_is_read_only_and_complete() -> None:
     expected = {
         "identity",
@@ -557,6 +588,7 @@ def test_registry_is_read_only_and_complete() -> None:
         "batchnorm",
         "layernorm",
         "embedding",
+        "gru",
     }
     assert set(TRANSFORMS) == expected
     for name, transform in TRANSFORMS.items():

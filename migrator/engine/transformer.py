@@ -324,26 +324,45 @@ class TorchToKeras(cst.CSTTransformer):
         self._scopes.append(scope)
 
     def _prebind(self, node: cst.FunctionDef, cls: ClassCtx, params: tuple[str, ...]) -> dict[str, Layout]:
-        """Bind forward's inputs to the layout their first consuming layer wants."""
+        """Bind forward's inputs to the layout their first layout-demanding layer wants, looking
+        through layers that keep the layout (``x = self.proj(x)`` before a GRU or conv)."""
         found: dict[str, Layout] = {}
         attrs = cls.attrs
         summaries = self._summaries
+        alias = {p: p for p in params}  # local name -> the input it still holds (layout-wise)
+        keeps = (Contract.ELEMENTWISE, Contract.LAST_DIM)
+
+        def module_call(expr: cst.BaseExpression) -> tuple[ModuleInfo, str] | None:
+            if not isinstance(expr, cst.Call) or not expr.args:
+                return None
+            f = expr.func
+            if not (
+                isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self"
+            ):
+                return None
+            info = attrs.get(f.attr.value)
+            a = expr.args[0].value
+            if info is None or not isinstance(a, cst.Name) or a.value not in alias:
+                return None
+            return info, alias[a.value]
 
         class Finder:
             def visit_Call(self, call: cst.Call) -> None:
-                f = call.func
-                if not (
-                    isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self"
-                ):
-                    return
-                info = attrs.get(f.attr.value)
-                if info is None or not call.args:
-                    return
-                a = call.args[0].value
-                if isinstance(a, cst.Name) and a.value in params and a.value not in found:
-                    want = wanted(info, summaries)
+                hit = module_call(call)
+                if hit is not None and hit[1] not in found:
+                    want = wanted(hit[0], summaries)
                     if want is not None:
-                        found[a.value] = want
+                        found[hit[1]] = want
+
+            def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+                hit = module_call(updated.value)
+                for t in updated.targets:
+                    if isinstance(t.target, cst.Name):
+                        if hit is not None and hit[0].contract in keeps:
+                            alias[t.target.value] = hit[1]
+                        else:
+                            alias.pop(t.target.value, None)
+                return updated
 
         Walker(Finder()).walk(node.body)
         return found
