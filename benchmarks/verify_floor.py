@@ -1,6 +1,6 @@
 """The floor for `fwmigrate verify`: import both frameworks, build both models, run each once.
 
-    python benchmarks/verify_floor.py ORIGINAL MIGRATED MODEL SHAPE PERM
+python benchmarks/verify_floor.py ORIGINAL MIGRATED MODEL SHAPE PERM
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 
 def load(path: str, name: str) -> object:

@@ -544,7 +544,9 @@ def test_outputs_do_not_alias_inputs() -> None:
 
 @pytest.mark.frameworks
 @SLOW_SETTINGS
-@given(seed=seeds, n=batches, t=st.integers(2, 9), f=st.integers(1, 6), h=st.integers(1, 7), bias=st.booleans())
+@given(
+    seed=seeds, n=batches, t=st.integers(2, 9), f=st.integers(1, 6), h=st.integers(1, 7), bias=st.booleans()
+)
 def test_gru_to_gru(seed: int, n: int, t: int, f: int, h: int, bias: bool) -> None:
     rng = np.random.default_rng(seed)
     module = torch.nn.GRU(f, h, bias=bias, batch_first=True)

@@ -201,7 +201,8 @@ def _md_summary(result: EquivalenceResult, first: Comparison | None) -> str:
     worst = _worst_output(result)
     if worst is not None:
         parts.append(
-            f"Worst output error: max|Δ| **{fmt(result.max_abs_diff)}** (max rel {fmt(result.max_rel_diff)}); "
+            f"Worst output error: max|Δ| **{fmt(result.max_abs_diff)}** "
+            f"(max rel {fmt(result.max_rel_diff)}); "
             f"tolerance {_tolerance_text(result.tolerance)} = {fmt(worst.threshold)} "
             f"for {_md_code(worst.source)}."
         )
