@@ -19,7 +19,7 @@ Pos = tuple[int, int]
 @dataclass
 class StmtPos:
     pos: Pos
-    calls: list[Pos]  # calls in this statement's own expressions (not nested statements), in order
+    node: ast.stmt
     bodies: list[list[StmtPos]]  # nested bodies, in the order libcst visits them
 
 
@@ -32,15 +32,7 @@ def _body(stmts: list[ast.stmt]) -> list[StmtPos]:
 
 
 def _stmt(s: ast.stmt) -> StmtPos:
-    calls: list[tuple[int, int, int, int]] = []
     bodies: list[list[StmtPos]] = []
-    stack: list[ast.AST] = [c for c in ast.iter_child_nodes(s) if not isinstance(c, ast.stmt)]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Call):
-            calls.append((n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)))
-        stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, ast.stmt))
-    calls.sort()
     for name in ("body", "handlers", "orelse", "finalbody", "cases"):
         part = getattr(s, name, None)
         if not part:
@@ -49,11 +41,25 @@ def _stmt(s: ast.stmt) -> StmtPos:
             bodies.extend(_body(h.body) for h in part)
         elif name == "cases":
             bodies.extend(_body(c.body) for c in part)
-        elif name == "orelse" and len(part) == 1 and isinstance(part[0], ast.If) and isinstance(s, ast.If):
-            bodies.append(_body(part))  # elif: libcst nests it as an If too
         else:
-            bodies.append(_body(part))
-    return StmtPos((s.lineno, s.col_offset + 1), [(c[0], c[1] + 1) for c in calls], bodies)
+            bodies.append(_body(part))  # an elif is an If in orelse, in both trees
+    return StmtPos((s.lineno, s.col_offset + 1), s, bodies)
+
+
+def call_positions(stmts: list[StmtPos]) -> list[Pos]:
+    """The calls in these statements' own expressions (not in nested statements), in source
+    order: outer calls before the calls they contain. Computed only when a finding needs them."""
+    calls: list[tuple[int, int, int, int]] = []
+    stack: list[ast.AST] = []
+    for sp in stmts:
+        stack.extend(c for c in ast.iter_child_nodes(sp.node) if not isinstance(c, ast.stmt))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Call):
+            calls.append((n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)))
+        stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, ast.stmt))
+    calls.sort()
+    return [(c[0], c[1] + 1) for c in calls]
 
 
 _STATEMENTS = frozenset(
@@ -75,31 +81,56 @@ _STATEMENTS = frozenset(
 HOOK_TYPES = _STATEMENTS | {cst.Call, cst.IndentedBlock, cst.SimpleStatementSuite}
 
 
+class _Frame:
+    """A libcst statement matched to its ast statement(s), and the calls met in it so far."""
+
+    __slots__ = ("calls", "depth", "key", "matched", "seen")
+
+    def __init__(self, key: int, matched: list[StmtPos], depth: int) -> None:
+        self.key = key
+        self.matched = matched
+        self.depth = depth
+        self.seen = 0
+        self.calls: list[Pos] | None = None
+
+    def call(self, k: int) -> Pos:
+        if self.calls is None:
+            self.calls = call_positions(self.matched)
+        return self.calls[k] if k < len(self.calls) else self.matched[0].pos
+
+
 class PositionTracker:
-    """Follows a walk over the libcst tree (``enter``/``exit`` for every node) and records the
-    position of each statement and call it meets, keyed by the original node's id."""
+    """Follows a walk over the libcst tree (``enter``/``exit`` for statements, blocks and calls)
+    and gives the position of each statement and call it met, keyed by the original node's id."""
 
     def __init__(self, index: list[StmtPos]) -> None:
         self._pending: list[list[StmtPos]] = [list(reversed(index))]  # statements still to match
-        self._frames: list[tuple[int, StmtPos, int]] = []  # (node id, position, pending depth)
-        self._calls: list[list[Pos]] = []
-        self.positions: dict[int, Pos] = {}
+        self._frames: list[_Frame] = []
+        self._statements: dict[int, Pos] = {}
+        self._calls: dict[int, tuple[_Frame, int]] = {}
+
+    @property
+    def positions(self) -> dict[int, Pos]:
+        """Every matched node's position (computes all call positions: for tests and tools)."""
+        out = dict(self._statements)
+        out.update({key: frame.call(k) for key, (frame, k) in self._calls.items()})
+        return out
 
     def enter(self, node: cst.CSTNode) -> None:
         t = type(node)
         if t is cst.Call:
-            if self._calls and self._calls[-1]:
-                self.positions[id(node)] = self._calls[-1].pop()
+            if self._frames:
+                frame = self._frames[-1]
+                self._calls[id(node)] = (frame, frame.seen)
+                frame.seen += 1
         elif t in _STATEMENTS or t is cst.SimpleStatementSuite:
             self._enter_statement(node)
 
     def exit(self, node: cst.CSTNode) -> None:
         t = type(node)
         is_statement = t in _STATEMENTS or t is cst.SimpleStatementSuite
-        if is_statement and self._frames and self._frames[-1][0] == id(node):
-            _, _, depth = self._frames.pop()
-            self._calls.pop()
-            del self._pending[depth:]
+        if is_statement and self._frames and self._frames[-1].key == id(node):
+            del self._pending[self._frames.pop().depth :]
         if (t is cst.IndentedBlock or t is cst.SimpleStatementSuite) and len(self._pending) > 1:
             self._pending.pop()
 
@@ -109,16 +140,17 @@ class PositionTracker:
         got = [pending.pop() for _ in range(count) if pending]
         if not got:
             return
-        calls = [c for sp in got for c in sp.calls]
-        self.positions[id(node)] = got[0].pos
-        self._frames.append((id(node), got[0], len(self._pending)))
-        self._calls.append(list(reversed(calls)))
+        self._statements[id(node)] = got[0].pos
+        self._frames.append(_Frame(id(node), got, len(self._pending)))
         for body in reversed(got[0].bodies):
             self._pending.append(list(reversed(body)))
 
     def position(self, node: cst.CSTNode) -> Pos:
         """The node's own position if it was matched, else its statement's."""
-        hit = self.positions.get(id(node))
+        hit = self._statements.get(id(node))
         if hit is not None:
             return hit
-        return self._frames[-1][1].pos if self._frames else (0, 0)
+        slot = self._calls.get(id(node))
+        if slot is not None:
+            return slot[0].call(slot[1])
+        return self._frames[-1].matched[0].pos if self._frames else (0, 0)

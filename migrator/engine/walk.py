@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import libcst as cst
@@ -107,6 +108,16 @@ def _kind(t: type) -> int:
 Leave = Callable[[Any, Any], Any]
 
 
+@cache
+def _field_names(t: type) -> tuple[str, ...]:
+    """The fields of a node type that can hold nodes to walk, in source order (per type, once)."""
+    names = tuple(x.name for x in dataclasses.fields(t) if not _formatting_field(x.name))
+    order = _ORDER.get(t)
+    if order is not None:
+        names = order + tuple(n for n in names if n not in order)
+    return names
+
+
 class Walker:
     """Walks a libcst tree calling ``visitor.visit_<Type>`` and ``visitor.leave_<Type>``.
 
@@ -126,7 +137,6 @@ class Walker:
         self._on_exit = on_exit
         self._hook_types = hook_types  # enter/exit are called for these node types only
         self._dispatch: dict[type, tuple[Visit | None, Leave | None]] = {}
-        self._fields: dict[type, tuple[str, ...]] = {}
 
     def _handlers(self, t: type) -> tuple[Visit | None, Leave | None]:
         h = self._dispatch.get(t)
@@ -137,16 +147,6 @@ class Walker:
             )
             self._dispatch[t] = h
         return h
-
-    def _field_names(self, t: type) -> tuple[str, ...]:
-        f = self._fields.get(t)
-        if f is None:
-            names = tuple(x.name for x in dataclasses.fields(t) if not _formatting_field(x.name))
-            order = _ORDER.get(t)
-            if order is not None:
-                names = order + tuple(n for n in names if n not in order)
-            f = self._fields[t] = names
-        return f
 
     def walk(self, node: cst.CSTNode) -> Any:
         t = type(node)
@@ -162,8 +162,7 @@ class Walker:
         if descend:
             changes: dict[str, Any] = {}
             kinds = _KIND
-            names = self._fields.get(t)
-            for name in names if names is not None else self._field_names(t):
+            for name in _field_names(t):
                 value = getattr(node, name)
                 t = type(value)
                 k = kinds.get(t)
