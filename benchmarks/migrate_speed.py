@@ -3,9 +3,10 @@
 The corpus is every torch2tf fixture plus renamed variants of them (distinct class names and a
 distinct comment per copy), until it holds at least 20,000 lines. The floor is what any libcst
 tool must pay: parse plus code generation of the same files. Rounds alternate between the
-two; each figure is the best of its rounds, on one core (one process, no threads). Prints lines/s and the ratio to the floor.
+two; each figure is the best of its rounds in CPU time, on one core (one process, no threads).
+Prints lines/s and the ratio to the floor.
 
-    .venv/bin/python benchmarks/migrate_speed.py [--min-lines 20000] [--rounds 3]
+    .venv/bin/python benchmarks/migrate_speed.py [--min-lines 20000] [--rounds 5]
 """
 
 from __future__ import annotations
