@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -11,6 +12,7 @@ import pytest
 
 from migrator.report.equivalence import (
     CHART_FLOOR,
+    _short_label,
     chart_geometry,
     fmt,
     render_html,
@@ -466,3 +468,26 @@ def test_chart_floor_for_zero_and_many_layers() -> None:
     assert len(chart.bars) == 200
     assert sum(1 for b in chart.bars if b.label) == 40  # labels thinned out
     assert all(b.x + b.width <= chart.right + 1e-6 for b in chart.bars)
+
+
+def test_chart_short_labels() -> None:
+    assert _short_label("features.0") == "features.0"
+    assert _short_label("blocks.17.attn.proj") == "attn.proj"
+    assert _short_label("relu (call 2)") == "relu#2"
+    assert _short_label("layer2.shortcut.1 (running_mean after a training step)") == "shortcut.1*"
+    assert _short_label("a_very_long_layer_name_indeed") == "a_very_long_l…"
+
+
+def test_equivalent_with_a_suspicious_layer_says_so() -> None:
+    base = equivalent_result()
+    layers = list(base.layers)
+    layers[4] = layer(4, 6.0e-5, Status.SUSPICIOUS, source="features.odd")
+    result = dataclasses.replace(base, layers=tuple(layers))
+    md = render_markdown(result)
+    assert md.splitlines()[0] == "### ✅ fwmigrate verify: equivalent"
+    assert "Every output passes, but 1 layer is above the pass line; the first is `features.odd`" in md
+    assert "First divergent layer" not in md
+    html = render_html(result)
+    assert 'id="first-divergent"' not in html
+    assert "Every output passes, but 1 layer is above the pass line" in html
+    assert '<tr id="layer-5" class="suspicious first-divergent">' in html

@@ -203,3 +203,15 @@ def test_rule_code_is_never_evaluated(tmp_path: Path) -> None:
     out = migrate_source("import torch.nn as nn\nr = nn.GRU(1)\n", Direction.TORCH2TF, rules).code
     assert "open(" in out
     assert not marker.exists()
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    """A package missing from [tool.setuptools] packages silently drops out of a non-editable install."""
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(root).parts)
+        for p in (root / "migrator").rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
+    assert found <= listed, f"not packaged: {sorted(found - listed)}"

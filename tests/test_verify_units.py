@@ -111,3 +111,19 @@ def test_tolerance_policy() -> None:
     assert d.max_abs == 0.5 and d.scale == 2.0 and d.rel == 0.25
     nan = diff(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
     assert nan.max_abs == float("inf")
+
+
+def test_a_nan_result_is_strict_json() -> None:
+    import json
+
+    from migrator.verify.result import Comparison, EquivalenceResult, Verdict
+
+    nan = Comparison("output", "output", (2,), float("nan"), float("inf"), 1.0, 1e-5, Status.FAIL)
+    r = EquivalenceResult(
+        "torch2tf", "a.py", "b.py", "Net", Verdict.NOT_EQUIVALENT, Tolerance(), outputs=(nan,)
+    )
+    text = r.dumps()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["outputs"][0]["max_abs_diff"] == "NaN"
+    back = EquivalenceResult.from_json(data)
+    assert back.outputs[0].max_rel_diff == float("inf")

@@ -115,10 +115,19 @@ def _scale_text(result: EquivalenceResult) -> str | None:
     e64, worst = result.float64_error, result.max_abs_diff
     if e64 is None:
         return None
-    text = f"The original model's own float32-vs-float64 error is {fmt(e64)}"
+    text = f"the original model's own float32-vs-float64 error is {fmt(e64)}"
     if worst is not None and math.isfinite(worst) and e64 > 0:
-        text += f"; the worst output error is {worst / e64:.3g}× that"
-    return text + "."
+        ratio = worst / e64
+        text += (
+            f"; the worst output error is {ratio:.2g}× that"
+            if ratio < 100
+            else f"; the worst output error is {fmt(ratio)}× that"
+        )
+    return text
+
+
+def _sentence(text: str | None) -> str:
+    return text[:1].upper() + text[1:] + "." if text else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,8 +226,11 @@ def _md_summary(result: EquivalenceResult, first: Comparison | None) -> str:
         elif result.layers:
             parts.append("No compared layer is beyond its threshold: the difference arises between layers.")
     elif first is not None:
-        n = sum(1 for c in result.layers if c.status is Status.SUSPICIOUS)
-        parts.append(f"{n} layer{'s' if n != 1 else ''} suspicious, first {_md_code(first.source)}.")
+        n = sum(1 for c in result.layers if c.status in (Status.SUSPICIOUS, Status.FAIL))
+        parts.append(
+            f"Every output passes, but {n} layer{'s are' if n != 1 else ' is'} above the pass line; "
+            f"the first is {_md_code(first.source)} ({_divergence_text(first)}, {status_text(first.status)})."
+        )
     return " ".join(parts)
 
 
@@ -260,7 +272,7 @@ def render_markdown(result: EquivalenceResult) -> str:
         details.append(f"{len(result.samples)} sample{'s' if len(result.samples) != 1 else ''}")
     scale = _scale_text(result)
     if scale:
-        details.append(scale.rstrip("."))
+        details.append(scale)
     out += ["Inputs and scale: " + "; ".join(details) + ".", ""]
 
     if result.warnings:
@@ -323,14 +335,25 @@ def _log10(value: float) -> float:
 
 
 def _short_label(path: str, limit: int = 14) -> str:
-    """The last one or two parts of a layer path, cut to ``limit`` characters."""
+    """The last one or two parts of a layer path, cut to ``limit`` characters.
+
+    A trailing remark in parentheses becomes a marker: ``relu (call 2)`` -> ``relu#2``, anything
+    else (``bn1 (running_mean after a training step)``) -> ``bn1*``; the tooltip has the full name.
+    """
+    suffix = ""
+    remark = re.fullmatch(r"(.*?)\s*\(([^()]*)\)", path)
+    if remark and remark.group(1):
+        path = remark.group(1)
+        call = re.fullmatch(r"call (\d+)", remark.group(2).strip())
+        suffix = f"#{call.group(1)}" if call else "*"
+    room = limit - len(suffix)
     parts = [p for p in re.split(r"[./]", path) if p]
     label = path
     if parts:
         label = parts[-1]
-        if len(parts) > 1 and len(parts[-2]) + len(label) + 1 <= limit:
+        if len(parts) > 1 and len(parts[-2]) + len(label) + 1 <= room:
             label = f"{parts[-2]}.{label}"
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+    return (label if len(label) <= room else label[: room - 1] + "…") + suffix
 
 
 def chart_geometry(
@@ -341,12 +364,13 @@ def chart_geometry(
     logs = [_log10(c.max_abs_diff) for c in layers]
     compared = [v for c, v in zip(layers, logs, strict=True) if c.status is not Status.NOT_COMPARED]
     finite = [v for v in compared if math.isfinite(v)] + [_log10(t) for t in thresholds if t > 0]
-    lo = math.floor(min(finite, default=-8.0))
+    lo = math.floor(min(finite, default=-8.0) - 0.5)  # room below the smallest bar
     hi = math.ceil(max(finite, default=0.0))
     if hi - lo < 3:
         lo = hi - 3
+    step = max(1, math.ceil((hi - lo) / 8))
+    lo = hi - step * math.ceil((hi - lo) / step)  # ticks at both ends of the axis
     span = hi - lo
-    step = max(1, math.ceil(span / 8))
 
     n = max(len(layers), 1)
     labelled_every = max(1, math.ceil(len(layers) / 40))
@@ -472,7 +496,7 @@ def render_html(result: EquivalenceResult) -> str:
                 i.name,
                 _shape(i.shape),
                 i.dtype,
-                f"[{fmt(i.low)}, {fmt(i.high)}]" if i.low is not None or i.high is not None else "",
+                f"[{fmt(i.low)}, {fmt(i.high)}]" if i.low is not None or i.high is not None else "—",
             )
             for i in result.inputs
         ],
@@ -487,6 +511,6 @@ def render_html(result: EquivalenceResult) -> str:
             for s in result.samples
         ],
         float64_error=fmt(result.float64_error) if result.float64_error is not None else None,
-        scale_text=_scale_text(result),
+        scale_text=_sentence(_scale_text(result)),
         versions=sorted(result.versions.items()),
     )

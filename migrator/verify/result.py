@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 
 class Status(enum.Enum):
     PASS = "pass"  # within tolerance
-    SUSPICIOUS = "suspicious"  # above the pass line but below the fail line (or passed only by rule 2)
+    SUSPICIOUS = "suspicious"  # above the pass line, below the fail line, and not saved by the float64 rule
     FAIL = "fail"  # beyond tolerance
     NOT_COMPARED = "not_compared"  # no counterpart, or shapes that cannot be matched
 
@@ -179,7 +180,8 @@ class EquivalenceResult:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2) + "\n"
+        """Strict JSON: a NaN or infinite error (a model producing NaN) is written as a string."""
+        return json.dumps(_finite(self.to_json()), indent=2, allow_nan=False) + "\n"
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> EquivalenceResult:
@@ -188,10 +190,10 @@ class EquivalenceResult:
                 source=c["source"],
                 target=c["target"],
                 shape=tuple(c["shape"]),
-                max_abs_diff=c["max_abs_diff"],
-                max_rel_diff=c["max_rel_diff"],
-                scale=c["scale"],
-                threshold=c["threshold"],
+                max_abs_diff=float(c["max_abs_diff"]),
+                max_rel_diff=float(c["max_rel_diff"]),
+                scale=float(c["scale"]),
+                threshold=float(c["threshold"]),
                 status=Status(c["status"]),
                 source_type=c.get("source_type", ""),
                 target_type=c.get("target_type", ""),
@@ -229,3 +231,13 @@ class EquivalenceResult:
             seed=data.get("seed", 0),
             versions=dict(data.get("versions", {})),
         )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
