@@ -27,6 +27,14 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
+# (option, parameter, format for api.render_report, name in help)
+_REPORTS = (
+    ("--json", "json_path", "json", "JSON"),
+    ("--markdown", "md_path", "markdown", "Markdown"),
+    ("--html", "html_path", "html", "HTML"),
+)
+
+
 def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
     """Options shared by `verify` and `torch2tf --verify`."""
     opts = [
@@ -68,26 +76,11 @@ def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
             help="Load only imports, definitions and constants from the files "
             "(for files that run a script at import).",
         ),
-        click.option(
-            "--json",
-            "json_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Write the JSON report.",
-        ),
-        click.option(
-            "--markdown",
-            "md_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Write the Markdown report.",
-        ),
-        click.option(
-            "--html",
-            "html_path",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Write the HTML report.",
+        *(
+            click.option(
+                flag, key, type=click.Path(path_type=Path), default=None, help=f"Write the {name} report."
+            )
+            for flag, key, _, name in _REPORTS
         ),
     ]
     for o in reversed(opts):
@@ -122,7 +115,7 @@ def _run_verify(
 ) -> NoReturn:
     try:
         result = api.verify(original, migrated, options, record)
-        for key, render in (("json_path", "json"), ("md_path", "markdown"), ("html_path", "html")):
+        for _, key, render, _ in _REPORTS:
             path = v.get(key)
             if isinstance(path, Path):
                 api.write_atomic(path, api.render_report(result, render))

@@ -35,7 +35,7 @@ def _files(tmp_path: Path, pre: str = "", init: str = "pass", post: str = "") ->
     return src, tmp_path / "m_tf.py"
 
 
-def _verify(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _verify(src: Path, out: Path, *extra: str, model: str = "Net") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(Path(sys.executable).parent / "fwmigrate"),
@@ -43,7 +43,7 @@ def _verify(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[st
             str(src),
             str(out),
             "--model",
-            "Net",
+            model,
             "--input",
             "2,3",
             "--samples",
@@ -103,23 +103,7 @@ def test_unguarded_script_needs_definitions_only(tmp_path: Path) -> None:
 @pytest.mark.frameworks
 def test_model_expression_with_arguments(tmp_path: Path) -> None:
     src, out = _files(tmp_path)
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "fwmigrate"),
-            "verify",
-            str(src),
-            str(out),
-            "--model",
-            "Net(width=6)",
-            "--input",
-            "2,3",
-            "--samples",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _verify(src, out, model="Net(width=6)")
     assert proc.returncode == 0, proc.stdout
 
 

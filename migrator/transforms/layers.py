@@ -223,7 +223,6 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
             "keras.layers.Lambda",
             [cst.Arg(tools.code(f'lambda t: keras.ops.pad(t, ({widths}), constant_values=float("-inf"))'))],
         )
-        tools.name("keras.Sequential")
     else:
         pad = tools.call(f"keras.layers.ZeroPadding{n}D", [kwarg("padding", value_node(p))])
     notes = (
@@ -330,9 +329,8 @@ def softmax_layer(site: CallSite, tools: Tools) -> HookResult | str:
         else:
             layer = tools.call(
                 "keras.layers.Activation",
-                [cst.Arg(cst.parse_expression(f"lambda t: keras.ops.log_softmax(t, axis={axis})"))],
+                [cst.Arg(tools.code(f"lambda t: keras.ops.log_softmax(t, axis={axis})"))],
             )
-            tools.name("keras.Sequential")
     else:
         layer = tools.call("keras.layers.Softmax", [kwarg("axis", int_node(axis))])
     info = ModuleInfo(

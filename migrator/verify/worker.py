@@ -176,13 +176,11 @@ class Capture:
     """Per-layer outputs on both sides for one forward pass each."""
 
     def __init__(self, pairs: list[Pair]) -> None:
-        self.pairs = pairs
         self.torch_out: dict[int, list[np.ndarray]] = {}
         self.keras_out: dict[int, list[np.ndarray]] = {}
         self.order: list[tuple[int, int]] = []  # (layer, call number) in the original's execution order
-        self._handles: list[Any] = []
         for i, p in enumerate(pairs):
-            self._handles.append(p.torch_module.register_forward_hook(self._torch_hook(i)))
+            p.torch_module.register_forward_hook(self._torch_hook(i))
             self._wrap_keras(i, p.keras_layer)
 
     def _torch_hook(self, i: int) -> Any:
@@ -426,7 +424,7 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
         ld = layer_diffs.get((i, k))
         common = {
             "source": label,
-            "target": _target_path(p) if n_calls[i] == 1 else f"{_target_path(p)} (call {k + 1})",
+            "target": p.path if n_calls[i] == 1 else f"{p.path} (call {k + 1})",
             "source_type": type(p.torch_module).__name__,
             "target_type": type(p.keras_layer).__name__,
             "transform": p.transform,
@@ -483,10 +481,6 @@ def run(request: dict[str, Any]) -> EquivalenceResult:
     )
 
 
-def _target_path(p: Pair) -> str:
-    return p.path
-
-
 def _momentum_check(
     tmodel: Any, kmodel: Any, pairs: list[Pair], x0: list[np.ndarray], in_perms: list[Any], tol: Tolerance
 ) -> list[Comparison]:
@@ -528,7 +522,7 @@ def _momentum_check(
         out.append(
             Comparison(
                 source=f"{p.path} (running_mean after a training step)",
-                target=_target_path(p),
+                target=p.path,
                 shape=tuple(ref.shape),
                 max_abs_diff=d.max_abs,
                 max_rel_diff=d.rel,
