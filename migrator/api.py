@@ -12,6 +12,7 @@ from pathlib import Path
 import libcst as cst
 
 from migrator.engine.migrate import migrate_torch_source
+from migrator.engine.tf2torch.migrate import migrate_keras_source
 from migrator.rules.loader import RuleError, RuleSet, load_rules
 from migrator.types import Direction, MigrationResult
 from migrator.verify.expr import ExprError, check_expr
@@ -45,11 +46,11 @@ def migrate_source(
     extra_rule_dirs: Iterable[Path] = (),
 ) -> MigrationResult:
     """Migrate source text. Raises InputError for a syntax error (with the line)."""
-    if direction is not Direction.TORCH2TF:
-        raise NotImplementedError(f"{direction.value} is not available yet")
     if rules is None:
         rules = load_rules(direction, extra_rule_dirs)
     try:
+        if direction is Direction.TF2TORCH:
+            return migrate_keras_source(source, rules, Path(source_name).name)
         return migrate_torch_source(source, rules, Path(source_name).name)
     except cst.ParserSyntaxError as exc:
         line, col, msg = exc.raw_line, exc.raw_column + 1, exc.message

@@ -183,6 +183,37 @@ def torch2tf(
     _run_verify(Path(src), target, None, options, vopts)
 
 
+@main.command("tf2torch")
+@click.argument("src", type=str)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=str,
+    default=None,
+    help="Output file (default: <stem>_torch.py beside SRC; '-' for stdout).",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule directory (repeatable); its rules override the shipped ones.",
+)
+@click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+def tf2torch(
+    src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
+) -> None:
+    """Migrate a Keras 3 / tf.keras model file SRC ('-' for stdin) to PyTorch.
+
+    Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
+    written, with marker comments), 2 for usage or input errors (nothing is written).
+    """
+    _migrate(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet)
+
+
 def _migrate(
     direction: Direction,
     src: str,

@@ -56,6 +56,10 @@ _RULE_KEYS = {
     "examples",
     "unchanged",
     "unsupported",
+    "shape",
+    "infer",
+    "signature",
+    "lazy",
 }
 _ARG_KEYS = {
     "to",
@@ -69,6 +73,7 @@ _ARG_KEYS = {
     "positional",
     "review",
     "default",
+    "activation",
 }
 
 
@@ -108,7 +113,7 @@ def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet
             raise RuleError(d, None, None, "rule directory does not exist")
         dir_ids: set[str] = set()
         for path in sorted(d.rglob("*.toml")):
-            for rule in _load_file(path):
+            for rule in _load_file(path, direction):
                 if rule.id in dir_ids:
                     raise RuleError(path, rule.id, "id", f"duplicate rule id (also in {seen_ids[rule.id]})")
                 dir_ids.add(rule.id)
@@ -126,7 +131,7 @@ def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet
     )
 
 
-def _load_file(path: Path) -> list[Rule]:
+def _load_file(path: Path, direction: Direction) -> list[Rule]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -139,7 +144,7 @@ def _load_file(path: Path) -> list[Rule]:
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list):
         raise RuleError(path, None, "rule", "must be an array of tables ([[rule]])")
-    return [_parse_rule(path, raw) for raw in raw_rules]
+    return [_parse_rule(path, raw, direction) for raw in raw_rules]
 
 
 def _check_code(path: Path, rule_id: str, field_name: str, text: object) -> str:
@@ -174,7 +179,7 @@ def _enum(path: Path, rule_id: str, name: str, value: object, enum_type: Any) ->
         raise RuleError(path, rule_id, name, f"{value!r} is not one of {choices}") from None
 
 
-def _parse_rule(path: Path, raw: Any) -> Rule:
+def _parse_rule(path: Path, raw: Any, direction: Direction) -> Rule:
     if not isinstance(raw, dict):
         raise RuleError(path, None, None, "each [[rule]] must be a table")
     rule_id = raw.get("id")
@@ -197,12 +202,13 @@ def _parse_rule(path: Path, raw: Any) -> Rule:
         emit = _str(path, rule_id, "emit", emit)
     hook = raw.get("hook")
     if hook is not None:
-        from migrator.transforms import HOOKS
+        from migrator.transforms import hooks_for
 
+        hooks = hooks_for(direction)
         hook = _str(path, rule_id, "hook", hook)
-        if hook not in HOOKS:
+        if hook not in hooks:
             raise RuleError(
-                path, rule_id, "hook", f"unknown hook {hook!r} (known: {', '.join(sorted(HOOKS))})"
+                path, rule_id, "hook", f"unknown hook {hook!r} (known: {', '.join(sorted(hooks))})"
             )
     unsupported = raw.get("unsupported")
     if unsupported is not None:
@@ -238,6 +244,24 @@ def _parse_rule(path: Path, raw: Any) -> Rule:
                 after=_str(path, rule_id, f"examples[{i}].after", ex["after"]),
             )
         )
+    shape = raw.get("shape")
+    if shape is not None:
+        from migrator.engine.tf2torch.shapes import SHAPES
+
+        shape = _str(path, rule_id, "shape", shape)
+        if shape not in SHAPES:
+            raise RuleError(
+                path,
+                rule_id,
+                "shape",
+                f"unknown shape function {shape!r} (known: {', '.join(sorted(SHAPES))})",
+            )
+    infer_raw = raw.get("infer", {})
+    if not isinstance(infer_raw, dict) or not all(v == "channels" for v in infer_raw.values()):
+        raise RuleError(path, rule_id, "infer", 'must be a table of target keyword -> "channels"')
+    lazy = raw.get("lazy")
+    if lazy is not None:
+        lazy = _str(path, rule_id, "lazy", lazy)
     return Rule(
         id=rule_id,
         kind=kind,
@@ -256,6 +280,10 @@ def _parse_rule(path: Path, raw: Any) -> Rule:
         examples=tuple(examples),
         unchanged=_str_tuple(path, rule_id, "unchanged", raw.get("unchanged", [])),
         unsupported=unsupported,
+        shape=shape,
+        infer=MappingProxyType(dict(infer_raw)),
+        signature=_str_tuple(path, rule_id, "signature", raw.get("signature", [])),
+        lazy=lazy,
     )
 
 
@@ -284,7 +312,7 @@ def _parse_arg(path: Path, rule_id: str, name: str, spec: Any) -> ArgSpec:
     value = spec.get("value")
     if value is not None:
         value = _enum(path, rule_id, f"{where}.value", value, ValueTransform)
-    for flag in ("drop", "axis", "positional"):
+    for flag in ("drop", "axis", "positional", "activation"):
         if not isinstance(spec.get(flag, False), bool):
             raise RuleError(path, rule_id, f"{where}.{flag}", "must be true or false")
     to = spec.get("to")
@@ -302,4 +330,5 @@ def _parse_arg(path: Path, rule_id: str, name: str, spec: Any) -> ArgSpec:
         positional=spec.get("positional", False),
         review=_str(path, rule_id, f"{where}.review", spec.get("review", "")),
         default=default,
+        activation=spec.get("activation", False),
     )

@@ -51,6 +51,7 @@ class ArgSpec:
     positional: bool = False  # emit positionally, in signature order (tensor operands)
     review: str = ""  # when present, the argument's presence is flagged for review with this text
     default: str | None = None  # the source default (code), for axis arguments that must be explicit
+    activation: bool = False  # tf2torch: a Keras `activation=` argument, applied after the layer
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,9 @@ class Rule:
     examples: tuple[Example, ...] = ()
     unchanged: tuple[str, ...] = ()
     unsupported: str | None = None  # a rule that only explains why an API cannot be migrated
+    # tf2torch only: how the output shape follows from the input (a name in SHAPES), which target
+    # arguments are read off the input shape, the target's positional order, and the Lazy fallback.
+    shape: str | None = None
+    infer: Mapping[str, str] = field(default_factory=dict)  # target keyword -> "channels"
+    signature: tuple[str, ...] = ()
+    lazy: str | None = None

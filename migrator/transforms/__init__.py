@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from migrator.transforms import containers, layers, recurrent, tensor_ops
+from migrator.types import Direction
 
 if TYPE_CHECKING:
     from migrator.engine.site import CallSite, HookResult, Tools
@@ -45,4 +46,14 @@ HOOKS: Mapping[str, Hook] = MappingProxyType(
     }
 )
 
-__all__ = ["HOOKS", "Hook"]
+
+def hooks_for(direction: Direction) -> Mapping[str, object]:
+    """The hook table rules of ``direction`` may name."""
+    if direction is Direction.TORCH2TF:
+        return HOOKS
+    from migrator.transforms.keras_layers import KERAS_HOOKS
+
+    return KERAS_HOOKS
+
+
+__all__ = ["HOOKS", "Hook", "hooks_for"]

@@ -1,0 +1,142 @@
+"""Migrate one Keras source text to PyTorch: parse, analyse shapes, transform, rewrite imports."""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of
+from migrator.engine.names import build_import_table, import_bindings
+from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
+from migrator.engine.tf2torch.analysis import Analysis, canonical
+from migrator.engine.tf2torch.emit import TorchEmitter
+from migrator.engine.tf2torch.shapes import Dim, Shape
+from migrator.engine.tf2torch.transformer import KerasToTorch
+from migrator.engine.values import literal
+from migrator.engine.walk import Walker
+from migrator.rules.loader import RuleSet
+from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationResult, TensorLayout
+
+HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channels-first (NCHW)."
+_ROOTS = frozenset({"keras", "tensorflow"})
+_STRINGS_AND_COMMENTS = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|#[^\n]*'
+)
+
+
+def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin>") -> MigrationResult:
+    """Migrate Keras 3 / tf.keras source text to PyTorch. Raises ``libcst.ParserSyntaxError``."""
+    module = cst.parse_module(source)
+    imports = build_import_table(module, _ROOTS)
+    if not imports.bindings:
+        record = MigrationRecord(Direction.TF2TORCH, source_name, (), ())
+        return MigrationResult(source, (), record, changed=False)
+    code_only = _STRINGS_AND_COMMENTS.sub(" ", source)
+    taken = frozenset(n for n in ("nn", "F") if re.search(rf"(?<![\w.]){n}\b", code_only))
+    emitter = TorchEmitter(taken)
+    analysis = Analysis(module, rules, imports)
+    annotations = analysis.run(declared_shapes(module))
+    tracker = PositionTracker(index_module(source))
+    transformer = KerasToTorch(rules, imports, emitter, analysis, tracker)
+    new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
+    new = _rewrite_imports(new, emitter.import_lines())
+    classes = []
+    for name in analysis.classes:
+        ins = tuple(
+            TensorLayout(p, t.cell.perm if t.cell.perm is not None else None)
+            for p, t in annotations.inputs.get(name, [])
+        )
+        classes.append(ClassRecord(name, "torch.nn.Module", ins, ()))
+    record = MigrationRecord(Direction.TF2TORCH, source_name, tuple(classes), tuple(transformer.records))
+    code = new.code
+    return MigrationResult(code, tuple(sorted(transformer.findings)), record, changed=code != source)
+
+
+def declared_shapes(module: cst.Module) -> dict[str, Shape]:
+    """Input shapes declared by ``model = Cls(...); model.build((None, ...))`` anywhere in the file."""
+    out: dict[str, Shape] = {}
+    instances: dict[str, str] = {}
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name):
+                for t in node.targets:
+                    if isinstance(t.target, cst.Name):
+                        instances[t.target.value] = node.value.func.value
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == "build"
+                and isinstance(func.value, cst.Name)
+                and func.value.value in instances
+                and node.args
+            ):
+                v = literal(node.args[0].value)
+                if isinstance(v, tuple | list) and all(d is None or isinstance(d, int) for d in v):
+                    dims: tuple[Dim, ...] = tuple(v)
+                    out[instances[func.value.value]] = dims
+
+    module.visit(V())
+    return out
+
+
+def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:
+    """Drop Keras/TensorFlow imports the output no longer uses; add the torch imports it does."""
+    body = list(module.body)
+    rest_code = _STRINGS_AND_COMMENTS.sub(" ", "\n".join(code_of(s) for s in body if not _is_import_line(s)))
+    insert_at: int | None = None
+    new_body: list[cst.BaseStatement] = []
+    for stmt in body:
+        if _is_import_line(stmt):
+            assert isinstance(stmt, cst.SimpleStatementLine)
+            imp = stmt.body[0]
+            assert isinstance(imp, cst.Import | cst.ImportFrom)
+            bindings = import_bindings(imp)
+            framework = bindings and all(b.qualified.split(".", 1)[0] in _ROOTS for b in bindings)
+            used = any(re.search(rf"(?<![\w.]){re.escape(b.local)}\b", rest_code) for b in bindings)
+            if framework and not used:
+                if insert_at is None:
+                    insert_at = len(new_body)
+                    leading = list(stmt.leading_lines)
+                continue
+        new_body.append(stmt)
+    if insert_at is None:
+        insert_at = _after_docstring(new_body)
+        leading = []
+    existing = {code_of(s).strip() for s in new_body if _is_import_line(s)}
+    lines = [w for w in wanted if w not in existing]
+    stmts: list[cst.BaseStatement] = [cst.parse_statement(w + "\n") for w in lines]
+    has_header = HEADER in module.code
+    if not has_header:
+        header = [*leading, cst.EmptyLine(comment=cst.Comment(HEADER))]
+        if stmts:
+            first = stmts[0]
+            assert isinstance(first, cst.SimpleStatementLine)
+            stmts[0] = first.with_changes(leading_lines=header)
+    elif stmts and leading:
+        first = stmts[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        stmts[0] = first.with_changes(leading_lines=leading)
+    new_body[insert_at:insert_at] = stmts
+    return module.with_changes(body=new_body)
+
+
+def _is_import_line(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Import | cst.ImportFrom)
+    )
+
+
+def _after_docstring(body: list[cst.BaseStatement]) -> int:
+    first = body[0] if body else None
+    if isinstance(first, cst.SimpleStatementLine) and isinstance(first.body[0], cst.Expr):
+        return 1 if isinstance(first.body[0].value, cst.SimpleString | cst.ConcatenatedString) else 0
+    return 0
+
+
+__all__ = ["HEADER", "canonical", "migrate_keras_source"]

@@ -1,0 +1,597 @@
+"""The libcst transformer that applies tf2torch rules, using the shapes and layouts the analysis
+inferred. One instance per file; the tree is walked once, post-order.
+
+What it rewrites: Keras layer constructors (with ``in_channels``/``in_features`` filled in, or a
+Lazy module), ``keras.Sequential`` (list and ``.add`` forms, an ``activation=`` becoming the next
+module), subclassed ``keras.Model``/``keras.layers.Layer`` (base, ``super().__init__``, ``call`` to
+``forward``, ``training`` to module modes, activations applied at the call sites), ops in ``call``
+(axes remapped to the NCHW layout), and the layout conversions the analysis asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from migrator.engine.args import bind_arguments, map_arguments, map_axis
+from migrator.engine.emitter import code_of, int_node, kwarg
+from migrator.engine.layout import Layout
+from migrator.engine.names import ImportTable
+from migrator.engine.positions import PositionTracker
+from migrator.engine.site import CallSite, MappedArgs
+from migrator.engine.tf2torch.analysis import Analysis, Annotations, canonical
+from migrator.engine.tf2torch.emit import (
+    ACTIVATIONS,
+    NO_ACTIVATION,
+    Activation,
+    TorchEmitter,
+    activation_call,
+    activation_module,
+    dim_node,
+    order_positional,
+)
+from migrator.engine.tf2torch.shapes import LayerArgs, Shape
+from migrator.engine.tf2torch.values import identity, permute_between
+from migrator.engine.values import literal, parse_code
+from migrator.rules.loader import RuleSet
+from migrator.rules.schema import Rule, RuleKind
+from migrator.types import Finding, LayerRecord, Severity
+
+MARKER = "# fwmigrate:"
+
+
+@dataclass
+class LayerOut:
+    """A rewritten layer constructor and what its call sites and containers must add."""
+
+    expr: cst.BaseExpression
+    activation: Activation | None = None
+    act_dim: int | None = None
+    rule: Rule | None = None
+    transform: str | None = None
+    suffix: str = ""
+
+
+@dataclass
+class ClassState:
+    name: str
+    attrs: dict[str, LayerOut] = field(default_factory=dict)
+
+
+class KerasToTorch(cst.CSTTransformer):
+    def __init__(
+        self,
+        rules: RuleSet,
+        imports: ImportTable,
+        emitter: TorchEmitter,
+        analysis: Analysis,
+        positions: PositionTracker,
+    ) -> None:
+        super().__init__()
+        self.rules = rules
+        self.imports = imports
+        self.emit = emitter
+        self.analysis = analysis
+        self.ann: Annotations = analysis.ann
+        self.positions = positions
+        self.findings: list[Finding] = []
+        self.records: list[LayerRecord] = []
+        self.kept_roots: set[str] = set()
+        self._layers: dict[int, LayerOut] = {}  # id(new node) -> layer
+        self._by_original: dict[int, LayerOut] = {}
+        self._markers: list[list[str]] = []
+        self._classes: list[ClassState] = []
+        self._method: list[str] = []
+        self._seq_vars: set[str] = set()
+        self._drop_statement = False
+        self._pending_append: cst.Call | None = None
+        self._appends: dict[int, cst.BaseSmallStatement] = {}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _find(
+        self, node: cst.CSTNode, severity: Severity, api: str, message: str, rule_id: str | None = None
+    ) -> None:
+        line, col = self.positions.position(node)
+        self.findings.append(Finding(line, col, severity, api, message, rule_id))
+        if severity is not Severity.MIGRATED and self._markers:
+            tag = "unsupported" if severity is Severity.UNSUPPORTED else "review"
+            self._markers[-1].append(f"{MARKER} {tag}: {api}: {message}")
+
+    def code(self, text: str) -> cst.BaseExpression:
+        return parse_code(text)
+
+    def name(self, qualified: str) -> cst.BaseExpression:
+        return self.emit.name(qualified)
+
+    def call(self, qualified: str, args: Sequence[cst.Arg]) -> cst.Call:
+        return self.emit.call(qualified, args)
+
+    # ------------------------------------------------------------------ statements
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._markers.append([])
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> Any:
+        markers = self._markers.pop()
+        expand: list[cst.BaseSmallStatement] = []
+        for small in updated_node.body:
+            extra = self._appends.pop(id(small), None)
+            expand.append(small)
+            if extra is not None:
+                expand.append(extra)
+        if not expand:
+            return cst.RemovalSentinel.REMOVE
+        present = {ln.comment.value for ln in updated_node.leading_lines if ln.comment is not None}
+        markers = [m for m in dict.fromkeys(markers) if m not in present]
+        lines = [*updated_node.leading_lines, *(cst.EmptyLine(comment=cst.Comment(m)) for m in markers)]
+        out = [updated_node.with_changes(body=[expand[0]], leading_lines=lines)]
+        for s in expand[1:]:
+            out.append(cst.SimpleStatementLine(body=[s]))
+        if len(out) == 1 and len(updated_node.body) == len(expand):
+            return updated_node.with_changes(leading_lines=lines)
+        return cst.FlattenSentinel(out)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ classes
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(ClassState(node.name.value))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> Any:
+        self._classes.pop()
+        if original_node.name.value not in self.analysis.classes:
+            return updated_node
+        bases = []
+        for b in updated_node.bases:
+            if canonical(self.imports.resolve(b.value)) in ("keras.Model", "keras.layers.Layer"):
+                b = b.with_changes(value=self.name("torch.nn.Module"))
+            bases.append(b)
+        self._find(
+            original_node,
+            Severity.MIGRATED,
+            "keras class",
+            f"{original_node.name.value} becomes an nn.Module",
+        )
+        return updated_node.with_changes(bases=bases)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._method.append(node.name.value)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> Any:
+        self._method.pop()
+        cls = self._classes[-1] if self._classes else None
+        if cls is None or cls.name not in self.analysis.classes:
+            return updated_node
+        name = original_node.name.value
+        if name == "call":
+            params = [p for p in updated_node.params.params if p.name.value not in ("training", "mask")]
+            if params:
+                params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return updated_node.with_changes(
+                name=cst.Name("forward"), params=updated_node.params.with_changes(params=params)
+            )
+        if name == "__init__" and cls.name in self.ann.needs_in:
+            params = list(updated_node.params.params)
+            new = cst.Param(
+                cst.Name("in_channels"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
+            params.insert(1, new)
+            params[0] = params[0].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            return updated_node.with_changes(params=updated_node.params.with_changes(params=params))
+        if name == "build":
+            self._find(
+                original_node,
+                Severity.UNSUPPORTED,
+                "build",
+                "a custom build() (weights made with add_weight) has no rule yet",
+            )
+        return updated_node
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        return False
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> Any:
+        if original_node.keyword is not None:
+            return updated_node.with_changes(keyword=original_node.keyword)
+        return updated_node
+
+    def _in_call_method(self) -> bool:
+        return bool(self._method) and self._method[-1] == "call" and bool(self._classes)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> Any:
+        if updated_node.value == "training" and self._in_call_method():
+            return cst.Attribute(value=cst.Name("self"), attr=cst.Name("training"))
+        return self._converted(original_node, updated_node)
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> Any:
+        cls = self._classes[-1] if self._classes else None
+        value = updated_node.value
+        out = self._layers.get(id(value))
+        if cls is not None and out is not None:
+            for t in original_node.targets:
+                if (
+                    isinstance(t.target, cst.Attribute)
+                    and isinstance(t.target.value, cst.Name)
+                    and t.target.value.value == "self"
+                ):
+                    cls.attrs[t.target.attr.value] = out
+                    self._record(cls.name, t.target.attr.value, out, original_node.value)
+        for t in original_node.targets:
+            if (
+                isinstance(t.target, cst.Name)
+                and self.analysis.rule_for_value(original_node.value) == "sequential"
+            ):
+                self._seq_vars.add(t.target.value)
+        return updated_node
+
+    def _record(self, owner: str, path: str, out: LayerOut, node: cst.CSTNode) -> None:
+        if out.rule is None or out.transform is None:
+            return
+        line, _ = self.positions.position(node)
+        self.records.append(
+            LayerRecord(owner, path, code_of(out.expr).split("(")[0], out.rule.id, out.transform, line)
+        )
+
+    # ------------------------------------------------------------------ expressions
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> Any:
+        return self._converted(original_node, updated_node)
+
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> Any:
+        return self._converted(original_node, updated_node)
+
+    def leave_BinaryOperation(
+        self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
+    ) -> Any:
+        return self._converted(original_node, updated_node)
+
+    def _converted(self, original: cst.BaseExpression, node: cst.BaseExpression) -> cst.BaseExpression:
+        conv = self.ann.converts.get(id(original))
+        if conv is None:
+            return node
+        have, want = conv
+        perm = permute_between(have, want)
+        if len(perm) == 3 and perm == (0, 2, 1):
+            return cst.Call(
+                cst.Attribute(node, cst.Name("transpose")),
+                [cst.Arg(int_node(1), comma=_comma()), cst.Arg(int_node(2))],
+            )
+        args = [
+            cst.Arg(int_node(p), comma=_comma() if i < len(perm) - 1 else cst.MaybeSentinel.DEFAULT)
+            for i, p in enumerate(perm)
+        ]
+        return cst.Call(cst.Attribute(node, cst.Name("permute")), args)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> Any:
+        name = canonical(self.imports.resolve(original_node.func))
+        rule = self.rules.by_name.get(name) if name is not None else None
+        if name == "keras.Input":
+            self._find(
+                original_node,
+                Severity.MIGRATED,
+                name,
+                "keras.Input declares the input shape; torch modules take tensors directly",
+            )
+            return updated_node
+        if rule is not None and rule.kind is RuleKind.LAYER:
+            out = self._layer(rule, original_node, updated_node)
+            if out is None:
+                return updated_node
+            self._layers[id(out.expr)] = out
+            self._by_original[id(original_node)] = out
+            return out.expr
+        if rule is not None and rule.kind is RuleKind.FUNCTION:
+            return self._converted(original_node, self._op(rule, original_node, updated_node))
+        if name == "keras.Model":
+            self._find(
+                original_node,
+                Severity.UNSUPPORTED,
+                name,
+                "functional models (keras.Model(inputs, outputs)) are not migrated yet",
+            )
+            return updated_node
+        if name is not None and name.split(".", 1)[0] in ("keras", "tensorflow") and rule is None:
+            self._find(original_node, Severity.UNSUPPORTED, name, "no tf2torch rule for this API yet")
+            return updated_node
+        func = original_node.func
+        if isinstance(func, cst.Attribute):
+            attr = func.attr.value
+            if attr == "add" and isinstance(func.value, cst.Name) and func.value.value in self._seq_vars:
+                return self._seq_add(original_node, updated_node)
+            if attr == "build" and isinstance(func.value, cst.Name):
+                self._find(
+                    original_node,
+                    Severity.MIGRATED,
+                    "build",
+                    "shapes were inferred from this call; torch modules need no build()",
+                )
+                self._drop_statement = True
+                return updated_node
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            inner = func.value.func
+            if isinstance(inner, cst.Name) and inner.value == "super" and func.attr.value == "__init__":
+                if updated_node.args:
+                    self._find(
+                        original_node,
+                        Severity.MIGRATED,
+                        "super().__init__",
+                        "Keras layer arguments (name=, **kwargs) have no nn.Module counterpart; dropped",
+                    )
+                return updated_node.with_changes(args=[])
+        if (
+            self._in_call_method()
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+        ):
+            kept = [
+                a
+                for a in updated_node.args
+                if a.keyword is None or a.keyword.value not in ("training", "mask")
+            ]
+            if len(kept) != len(updated_node.args):
+                if kept:
+                    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                updated_node = updated_node.with_changes(args=kept)
+        # a layer attribute applied: self.conv(x, training=training)
+        layer = self._applied_layer(original_node)
+        if layer is not None:
+            args = [
+                a
+                for a in updated_node.args
+                if a.keyword is None or a.keyword.value not in ("training", "mask")
+            ]
+            if args:
+                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            new: cst.BaseExpression = updated_node.with_changes(args=args)
+            if layer.activation is not None:
+                dim = self._act_dim(original_node, layer)
+                new = activation_call(self.emit, layer.activation, new, dim)
+            return self._converted(original_node, new)
+        return self._converted(original_node, updated_node)
+
+    def _applied_layer(self, node: cst.Call) -> LayerOut | None:
+        func = node.func
+        cls = self._classes[-1] if self._classes else None
+        if (
+            cls is not None
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+        ):
+            return cls.attrs.get(func.attr.value)
+        return None
+
+    def _act_dim(self, node: cst.Call, layer: LayerOut) -> int | None:
+        t = self.ann.tensors.get(id(node))
+        if t is None or t.cell.perm is None or t.rank is None:
+            return -1
+        return Layout(t.cell.perm).axis(t.rank - 1)
+
+    # ------------------------------------------------------------------ Sequential
+    def _seq_add(self, original: cst.Call, updated: cst.Call) -> Any:
+        if not updated.args:
+            return updated
+        value = original.args[0].value
+        if (
+            canonical(self.imports.resolve(value.func)) == "keras.Input"
+            if isinstance(value, cst.Call)
+            else False
+        ):
+            self._drop_statement = True
+            return updated
+        func = updated.func
+        assert isinstance(func, cst.Attribute)
+        new = updated.with_changes(func=func.with_changes(attr=cst.Name("append")))
+        out = self._by_original.get(id(value))
+        if out is not None and out.activation is not None:
+            act = activation_module(self.emit, out.activation, out.act_dim)
+            self._pending_append = new.with_changes(args=[cst.Arg(act)])
+        return new
+
+    def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> Any:
+        if self._drop_statement:
+            self._drop_statement = False
+            return cst.RemovalSentinel.REMOVE
+        pending = self._pending_append
+        if pending is not None:
+            self._pending_append = None
+            self._appends[id(updated_node)] = cst.Expr(pending)
+        return updated_node
+
+    # ------------------------------------------------------------------ layers
+    def _layer(self, rule: Rule, original: cst.Call, call: cst.Call) -> LayerOut | None:
+        api = rule.match[0]
+        if rule.unsupported is not None:
+            self._find(original, Severity.UNSUPPORTED, api, rule.unsupported, rule.id)
+            return None
+        bound, err = bind_arguments(rule, call, None)
+        if err is not None:
+            self._find(original, Severity.UNSUPPORTED, api, err, rule.id)
+            return None
+        if rule.hook == "sequential":
+            return self._sequential(rule, original, call, bound)
+        shape = self.ann.layer_input.get(id(original))
+        perm = self.ann.layer_layout.get(id(original))
+        line, _ = self.positions.position(original)
+        site = CallSite(rule, call, bound, {}, line)
+        act_args = [n for n, s in rule.args.items() if s.activation]
+        activation: Activation | None = None
+        for n in act_args:
+            if n in bound:
+                v = literal(bound[n])
+                if v in NO_ACTIVATION:
+                    continue
+                if not isinstance(v, str) or v not in ACTIVATIONS:
+                    self._find(
+                        original,
+                        Severity.UNSUPPORTED,
+                        api,
+                        f"{n}={code_of(bound[n])}: no torch activation for it",
+                        rule.id,
+                    )
+                    return None
+                activation = ACTIVATIONS[v]
+        if rule.hook is not None:
+            from migrator.transforms.keras_layers import KERAS_HOOKS
+
+            result = KERAS_HOOKS[rule.hook](self, site, shape, perm)
+            if isinstance(result, str):
+                self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
+                return None
+            result.activation = result.activation or activation
+            result.act_dim = self._dim_of_last(shape, perm)
+            self._find(
+                original,
+                Severity.MIGRATED,
+                api,
+                rule.summary or f"becomes {code_of(result.expr).split('(')[0]}",
+                rule.id,
+            )
+            return result
+        mapped = self.map_args(site, skip=act_args)
+        if mapped.unsupported is not None:
+            self._find(original, Severity.UNSUPPORTED, api, mapped.unsupported, rule.id)
+            return None
+        for note in mapped.notes:
+            self._find(original, note.severity, api, note.message, rule.id)
+        args = list(mapped.args)
+        target = rule.emit
+        lazy = False
+        for kw in rule.infer:
+            ch = shape[-1] if shape else None
+            if ch is None:
+                lazy = True
+            else:
+                args.insert(0, kwarg(kw, dim_node(ch)))
+        if lazy:
+            if rule.lazy is None:
+                self._find(
+                    original,
+                    Severity.UNSUPPORTED,
+                    api,
+                    "its input size could not be inferred statically and torch has no Lazy form",
+                    rule.id,
+                )
+                return None
+            target = rule.lazy
+            self._find(
+                original,
+                Severity.REVIEW,
+                api,
+                f"input size not inferred statically: {rule.lazy.rsplit('.', 1)[-1]} infers it when called",
+                rule.id,
+            )
+        assert target is not None
+        expr = self.call(target, order_positional(args, rule.signature))
+        transform = rule.weights
+        if id(original) in self.ann.after_flatten and transform == "linear":
+            transform = "linear_after_flatten"
+        self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {target}", rule.id)
+        return LayerOut(expr, activation, self._dim_of_last(shape, perm), rule, transform)
+
+    def _dim_of_last(self, shape: Shape | None, perm: tuple[int, ...] | None) -> int | None:
+        if shape is None:
+            return -1
+        rank = len(shape)
+        if perm is None:
+            return -1
+        return Layout(perm).axis(rank - 1) if rank > 2 else -1
+
+    def map_args(self, site: CallSite, skip: Sequence[str] = ()) -> MappedArgs:
+        return map_arguments(site, self.code, skip)
+
+    def _sequential(
+        self, rule: Rule, original: cst.Call, call: cst.Call, bound: dict[str, cst.BaseExpression]
+    ) -> LayerOut:
+        items = call.args[0].value if call.args and call.args[0].keyword is None else None
+        orig_items = original.args[0].value if original.args and original.args[0].keyword is None else None
+        elements: list[cst.BaseExpression] = []
+        if isinstance(items, cst.List | cst.Tuple) and isinstance(orig_items, cst.List | cst.Tuple):
+            for el, orig in zip(items.elements, orig_items.elements, strict=False):
+                ov = orig.value
+                if isinstance(ov, cst.Call) and canonical(self.imports.resolve(ov.func)) == "keras.Input":
+                    continue
+                elements.append(el.value)
+                out = self._layers.get(id(el.value))
+                if out is not None and out.activation is not None:
+                    elements.append(activation_module(self.emit, out.activation, out.act_dim))
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value != "layers":
+                self._find(
+                    original,
+                    Severity.MIGRATED,
+                    "keras.Sequential",
+                    f"{a.keyword.value}= has no nn.Sequential counterpart and is dropped",
+                )
+        expr = self.call("torch.nn.Sequential", [cst.Arg(e) for e in elements])
+        if len(elements) > 2:
+            expr = _multiline(expr)
+        self._find(original, Severity.MIGRATED, "keras.Sequential", "becomes nn.Sequential")
+        return LayerOut(expr, None, None, rule, None)
+
+    # ------------------------------------------------------------------ ops
+    def _op(self, rule: Rule, original: cst.Call, call: cst.Call) -> cst.BaseExpression:
+        api = rule.match[0]
+        bound, err = bind_arguments(rule, call, None)
+        if err is not None or rule.unsupported is not None:
+            self._find(original, Severity.UNSUPPORTED, api, err or rule.unsupported or "", rule.id)
+            return call
+        obound, _ = bind_arguments(rule, original, None)
+        layouts: dict[str, Layout | None] = {}
+        for k, v in obound.items():
+            t = self.ann.tensors.get(id(v))
+            if t is None and isinstance(v, cst.List | cst.Tuple) and v.elements:
+                t = self.ann.tensors.get(id(v.elements[0].value))
+            if t is not None and t.cell.perm is not None:
+                layouts[k] = Layout(t.cell.perm)
+        line, _ = self.positions.position(original)
+        site = CallSite(rule, call, bound, layouts, line)
+        if rule.hook is not None:
+            from migrator.transforms.keras_layers import KERAS_HOOKS
+
+            result = KERAS_HOOKS[rule.hook](self, site, None, None)
+            if isinstance(result, str):
+                self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
+                return call
+            self._find(original, Severity.MIGRATED, api, rule.summary or "migrated", rule.id)
+            return result.expr
+        mapped = self.map_args(site)
+        if mapped.unsupported is not None:
+            self._find(original, Severity.UNSUPPORTED, api, mapped.unsupported, rule.id)
+            return call
+        for note in mapped.notes:
+            self._find(original, note.severity, api, note.message, rule.id)
+        assert rule.emit is not None
+        self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {rule.emit}", rule.id)
+        return self.call(rule.emit, mapped.args)
+
+
+def _comma() -> cst.Comma:
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _newline(extra: str) -> cst.ParenthesizedWhitespace:
+    return cst.ParenthesizedWhitespace(
+        first_line=cst.TrailingWhitespace(), indent=True, last_line=cst.SimpleWhitespace(extra)
+    )
+
+
+def _multiline(call: cst.Call) -> cst.Call:
+    """One element per line with a trailing comma, as people write long nn.Sequential calls."""
+    n = len(call.args)
+    args = [
+        a.with_changes(comma=cst.Comma(whitespace_after=_newline("    " if i < n - 1 else "")))
+        for i, a in enumerate(call.args)
+    ]
+    return call.with_changes(args=args, whitespace_before_args=_newline("    "))
+
+
+__all__ = ["KerasToTorch", "LayerArgs", "identity", "map_axis"]

@@ -1,0 +1,322 @@
+"""tf2torch hooks: Keras layers whose torch form depends on the inferred input shape or on
+arithmetic a rule file cannot state (TF 'same' padding at stride > 1, causal padding, BatchNorm's
+rank-dependent class and momentum convention, activation layers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of, int_node, kwarg, tuple_node
+from migrator.engine.layout import Layout
+from migrator.engine.site import CallSite
+from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
+from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
+from migrator.engine.values import NOT_LITERAL, format_number
+from migrator.types import Severity
+
+if TYPE_CHECKING:
+    from migrator.engine.tf2torch.transformer import KerasToTorch, LayerOut
+
+KerasHook = Callable[["KerasToTorch", CallSite, "Shape | None", "tuple[int, ...] | None"], "LayerOut | str"]
+
+
+def _out(expr: cst.BaseExpression, site: CallSite, transform: str | None, suffix: str = "") -> LayerOut:
+    from migrator.engine.tf2torch.transformer import LayerOut
+
+    return LayerOut(expr, None, None, site.rule, transform, suffix)
+
+
+def _rest(tools: KerasToTorch, site: CallSite, handled: tuple[str, ...]) -> list[cst.Arg] | str:
+    mapped = tools.map_args(site, skip=handled)
+    if mapped.unsupported is not None:
+        return mapped.unsupported
+    for note in mapped.notes:
+        tools._find(site.call, note.severity, site.rule.match[0], note.message, site.rule.id)
+    return list(mapped.args)
+
+
+def conv(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Conv1D/2D/3D and DepthwiseConv1D/2D: channels, stride, dilation, groups and TF padding."""
+    rule = site.rule
+    n = (rule.rank or 4) - 2
+    args = LayerArgs(site.bound)
+    depthwise = "depthwise" in (rule.weights or "")
+    k = args.ints("kernel_size", n, None)
+    s = args.ints("strides", n, 1)
+    d = args.ints("dilation_rate", n, 1)
+    padding = args.string("padding", "valid")
+    if k is None or s is None or d is None or padding is None:
+        return "kernel_size, strides, dilation_rate and padding must be literals"
+    in_ch = shape[-1] if shape else None
+    out: list[cst.Arg] = []
+    if in_ch is not None:
+        out.append(kwarg("in_channels", dim_node(in_ch)))
+    if depthwise:
+        m = args.dim("depth_multiplier", 1)
+        if in_ch is None:
+            return "a depthwise convolution needs its input channels, which could not be inferred"
+        from migrator.engine.tf2torch.shapes import mul
+
+        out.append(kwarg("out_channels", dim_node(mul(in_ch, m))))
+    else:
+        out.append(kwarg("out_channels", site.bound["filters"]))
+    out.append(kwarg("kernel_size", site.bound["kernel_size"]))
+    if any(v != 1 for v in s):
+        out.append(kwarg("stride", site.bound["strides"]))
+    if any(v != 1 for v in d):
+        out.append(kwarg("dilation", site.bound["dilation_rate"]))
+    groups = args.value("groups", 1)
+    if depthwise:
+        out.append(kwarg("groups", dim_node(in_ch)))
+    elif groups != 1:
+        out.append(kwarg("groups", site.bound["groups"]))
+    pad_module: cst.BaseExpression | None = None
+    if padding == "same":
+        if all(v == 1 for v in s):
+            out.append(kwarg("padding", cst.SimpleString('"same"')))
+        else:
+            spatial = shape[1:-1] if shape else None
+            if spatial is None or not all(isinstance(x, int) for x in spatial):
+                return "'same' padding at stride > 1 depends on the input size, which could not be inferred"
+            pads = [same_padding(int(spatial[i]), k[i], s[i], d[i]) for i in range(n)]  # type: ignore[arg-type]
+            if all(a == b for a, b in pads):
+                out.append(
+                    kwarg(
+                        "padding",
+                        int_node(pads[0][0]) if len(set(pads)) == 1 else tuple_node([a for a, _ in pads]),
+                    )
+                )
+            else:
+                pad_module = _zero_pad(tools, pads)
+    elif padding == "causal":
+        pad_module = tools.call(
+            "torch.nn.ConstantPad1d",
+            [cst.Arg(tuple_node([d[0] * (k[0] - 1), 0])), cst.Arg(cst.Float("0.0"))],
+        )
+    elif padding != "valid":
+        return f"padding={padding!r} has no torch equivalent"
+    rest = _rest(
+        tools,
+        site,
+        (
+            "filters",
+            "kernel_size",
+            "strides",
+            "dilation_rate",
+            "padding",
+            "groups",
+            "depth_multiplier",
+            "activation",
+        ),
+    )
+    if isinstance(rest, str):
+        return rest
+    target = rule.emit
+    if in_ch is None:
+        if rule.lazy is None:
+            return "input channels could not be inferred"
+        target = rule.lazy
+        out = [a for a in out if a.keyword is None or a.keyword.value != "in_channels"]
+        tools._find(
+            site.call,
+            Severity.REVIEW,
+            rule.match[0],
+            f"input channels not inferred statically: {rule.lazy.rsplit('.', 1)[-1]} infers them when called",
+            rule.id,
+        )
+    assert target is not None
+    layer = tools.call(target, order_positional([*out, *rest], rule.signature))
+    if pad_module is not None:
+        return _out(
+            tools.call("torch.nn.Sequential", [cst.Arg(pad_module), cst.Arg(layer)]), site, rule.weights, "1"
+        )
+    return _out(layer, site, rule.weights)
+
+
+def _zero_pad(tools: KerasToTorch, pads: list[tuple[int, int]]) -> cst.BaseExpression:
+    """torch pads the last axis first: (left, right, top, bottom)."""
+    flat = [v for pair in reversed(pads) for v in pair]
+    if len(pads) == 1:
+        return tools.call("torch.nn.ConstantPad1d", [cst.Arg(tuple_node(flat)), cst.Arg(cst.Float("0.0"))])
+    return tools.call("torch.nn.ZeroPad2d", [cst.Arg(tuple_node(flat))])
+
+
+def pool(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Max/AveragePooling1D/2D: window, stride (defaults to the window), 'same' padding."""
+    rule = site.rule
+    n = (rule.rank or 4) - 2
+    args = LayerArgs(site.bound)
+    k = args.ints("pool_size", n, 2)
+    s = args.ints("strides", n, k)
+    padding = args.string("padding", "valid")
+    if k is None or s is None:
+        return "pool_size and strides must be literals"
+    out = [kwarg("kernel_size", site.bound.get("pool_size", int_node(2)))]
+    if s != k:
+        out.append(kwarg("stride", site.bound["strides"]))
+    avg = "Avg" in (rule.emit or "")
+    if padding == "same":
+        spatial = shape[1:-1] if shape else None
+        if spatial is None or not all(isinstance(x, int) for x in spatial):
+            return "'same' pooling depends on the input size, which could not be inferred"
+        pads = [same_padding(int(spatial[i]), k[i], s[i], 1) for i in range(n)]  # type: ignore[arg-type]
+        if not all(a == b for a, b in pads) or any(a > k[i] // 2 for i, (a, _) in enumerate(pads)):
+            return "TF 'same' pooling pads this input asymmetrically; torch pools pad symmetrically"
+        if any(a for a, _ in pads):
+            out.append(
+                kwarg(
+                    "padding",
+                    int_node(pads[0][0]) if len(set(pads)) == 1 else tuple_node([a for a, _ in pads]),
+                )
+            )
+            if avg:
+                out.append(kwarg("count_include_pad", cst.Name("False")))
+    elif padding != "valid":
+        return f"padding={padding!r} has no torch equivalent"
+    assert rule.emit is not None
+    return _out(tools.call(rule.emit, order_positional(out, rule.signature)), site, "identity")
+
+
+def global_pool(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """GlobalAverage/MaxPooling: an adaptive pool to 1, then a flatten unless keepdims=True."""
+    rule = site.rule
+    assert rule.emit is not None
+    pooled = tools.call(rule.emit, [cst.Arg(int_node(1))])
+    keep = LayerArgs(site.bound).value("keepdims", False)
+    if keep is True:
+        return _out(pooled, site, "identity")
+    if keep is not False:
+        return "keepdims must be a literal"
+    return _out(
+        tools.call("torch.nn.Sequential", [cst.Arg(pooled), cst.Arg(tools.call("torch.nn.Flatten", []))]),
+        site,
+        "identity",
+    )
+
+
+def batch_norm(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """BatchNormalization -> BatchNorm{1,2,3}d by input rank; eps 1e-3 and momentum 1 - 0.99 made explicit."""
+    args = LayerArgs(site.bound)
+    if args.value("axis", -1) not in (-1,):
+        return "only axis=-1 (channels-last) is supported"
+    rank = len(shape) if shape else None
+    dims = {2: 1, 3: 1, 4: 2, 5: 3}.get(rank or 0)
+    in_ch = shape[-1] if shape else None
+    out: list[cst.Arg] = []
+    if in_ch is not None and dims is not None:
+        target = f"torch.nn.BatchNorm{dims}d"
+        out.append(kwarg("num_features", dim_node(in_ch)))
+    else:
+        target = f"torch.nn.LazyBatchNorm{dims or 2}d"
+        tools._find(
+            site.call,
+            Severity.REVIEW,
+            site.rule.match[0],
+            "input shape not inferred statically: a Lazy BatchNorm infers it",
+            site.rule.id,
+        )
+    eps = args.value("epsilon", 1e-3)
+    out.append(
+        kwarg(
+            "eps",
+            cst.Float(format_number(float(eps))) if isinstance(eps, int | float) else site.bound["epsilon"],
+        )
+    )
+    mom = args.value("momentum", 0.99)
+    if isinstance(mom, int | float):
+        out.append(kwarg("momentum", cst.Float(format_number(1 - float(mom)))))
+    else:
+        out.append(kwarg("momentum", cst.parse_expression(f"1 - {code_of(site.bound['momentum'])}")))
+    center, scale = args.value("center", True), args.value("scale", True)
+    if center is False and scale is False:
+        out.append(kwarg("affine", cst.Name("False")))
+    elif center is not True or scale is not True:
+        return "center/scale must both be True or both False (torch has one affine flag)"
+    rest = _rest(tools, site, ("axis", "epsilon", "momentum", "center", "scale"))
+    if isinstance(rest, str):
+        return rest
+    return _out(tools.call(target, order_positional([*out, *rest], ("num_features",))), site, "batchnorm")
+
+
+def activation_layer(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Activation("name"), ReLU(max_value=6), LeakyReLU (Keras slope 0.3), Softmax(axis)."""
+    rule = site.rule
+    args = LayerArgs(site.bound)
+    dim = _torch_axis(shape, perm, args.value("axis", -1))
+    if rule.id.endswith("Activation"):
+        name = args.value("activation")
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            given = code_of(site.bound["activation"]) if "activation" in site.bound else "?"
+            return f"activation={given}: no torch activation for it"
+        return _out(activation_module(tools.emit, ACTIVATIONS[name], dim), site, "identity")
+    if rule.id.endswith("ReLU") and not rule.id.endswith("LeakyReLU"):
+        mx = args.value("max_value")
+        slope = args.value("negative_slope", 0.0)
+        thr = args.value("threshold", 0.0)
+        if slope not in (0, 0.0) or thr not in (0, 0.0):
+            return "negative_slope/threshold have no nn.ReLU counterpart"
+        if mx is None:
+            return _out(tools.call("torch.nn.ReLU", []), site, "identity")
+        if mx == 6:
+            return _out(tools.call("torch.nn.ReLU6", []), site, "identity")
+        if mx is NOT_LITERAL:
+            return "max_value must be a literal"
+        return _out(
+            tools.call(
+                "torch.nn.Hardtanh",
+                [kwarg("min_val", cst.Float("0.0")), kwarg("max_val", cst.Float(format_number(float(mx))))],
+            ),
+            site,
+            "identity",
+        )
+    if rule.id.endswith("LeakyReLU"):
+        slope = args.value("negative_slope", 0.3)
+        node = (
+            cst.Float(format_number(float(slope)))
+            if isinstance(slope, int | float)
+            else site.bound["negative_slope"]
+        )
+        return _out(tools.call("torch.nn.LeakyReLU", [kwarg("negative_slope", node)]), site, "identity")
+    if rule.id.endswith("Softmax"):
+        return _out(tools.call("torch.nn.Softmax", [kwarg("dim", int_node(dim))]), site, "identity")
+    return f"no hook case for {rule.id}"
+
+
+def _torch_axis(shape: Shape | None, perm: tuple[int, ...] | None, axis: object) -> int:
+    if not isinstance(axis, int) or shape is None or perm is None:
+        return -1 if axis == -1 else (axis if isinstance(axis, int) else -1)
+    rank = len(shape)
+    a = Layout(perm).axis(axis % rank)
+    return -1 if a == rank - 1 else a
+
+
+def sequential(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    return "handled by the engine"  # the engine builds nn.Sequential itself (see transformer._sequential)
+
+
+KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
+    {
+        "keras_conv": conv,
+        "keras_pool": pool,
+        "keras_global_pool": global_pool,
+        "keras_batch_norm": batch_norm,
+        "keras_activation": activation_layer,
+        "sequential": sequential,
+    }
+)
