@@ -575,6 +575,179 @@ def test_gru_without_the_gate_reorder_is_wrong() -> None:
     assert max_diff(run_keras(layer, x), expected) > 1e-2
 
 
+@pytest.mark.frameworks
+@SLOW_SETTINGS
+@given(
+    seed=seeds, n=batches, t=st.integers(2, 9), f=st.integers(1, 6), h=st.integers(1, 7), bias=st.booleans()
+)
+def test_lstm_to_lstm(seed: int, n: int, t: int, f: int, h: int, bias: bool) -> None:
+    rng = np.random.default_rng(seed)
+    module = torch.nn.LSTM(f, h, bias=bias, batch_first=True)
+    randomize_(module, rng)
+    layer = keras.layers.LSTM(h, return_sequences=True, use_bias=bias)
+    transfer("lstm", module, layer, (n, t, f), TransformContext(use_bias=bias))
+    x = randn(rng, n, t, f)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    assert_close(run_keras(layer, x), expected)
+
+
+@pytest.mark.frameworks
+def test_lstm_without_bias_into_keras_with_bias_gets_zeros() -> None:
+    rng = np.random.default_rng(4)
+    module = torch.nn.LSTM(3, 4, bias=False, batch_first=True)
+    randomize_(module, rng)
+    layer = keras.layers.LSTM(4, return_sequences=True)
+    transfer("lstm", module, layer, (2, 5, 3))
+    np.testing.assert_array_equal(layer.get_weights()[2], np.zeros(16, np.float32))
+    x = randn(rng, 2, 5, 3)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    assert_close(run_keras(layer, x), expected)
+
+
+@pytest.mark.frameworks
+def test_gru_without_bias_to_keras_gru_without_bias() -> None:
+    rng = np.random.default_rng(5)
+    module = torch.nn.GRU(3, 4, bias=False, batch_first=True)
+    randomize_(module, rng)
+    layer = keras.layers.GRU(4, return_sequences=True, use_bias=False)
+    transfer("gru", module, layer, (2, 5, 3), TransformContext(use_bias=False))
+    x = randn(rng, 2, 5, 3)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    assert_close(run_keras(layer, x), expected)
+
+
+@pytest.mark.frameworks
+@SLOW_SETTINGS
+@given(
+    seed=seeds,
+    n=batches,
+    c=st.integers(1, 3),
+    m=st.integers(1, 2),
+    c_out=st.integers(1, 4),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    hw=distinct_hw,
+    stride=st.integers(1, 2),
+    bias=st.booleans(),
+)
+def test_separable_conv2d(
+    seed: int,
+    n: int,
+    c: int,
+    m: int,
+    c_out: int,
+    kernel: tuple[int, int],
+    hw: tuple[int, int],
+    stride: int,
+    bias: bool,
+) -> None:
+    rng = np.random.default_rng(seed)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(c, c * m, kernel, stride=stride, groups=c, bias=False),
+        torch.nn.Conv2d(c * m, c_out, 1, bias=bias),
+    )
+    randomize_(module, rng)
+    layer = keras.layers.SeparableConv2D(c_out, kernel, strides=stride, depth_multiplier=m, use_bias=bias)
+    ctx = TransformContext(depth_multiplier=m, use_bias=bias)
+    transfer("separable_conv2d", module, layer, (n, *hw, c), ctx)
+    x = randn(rng, n, c, *hw)
+    assert_close(to_first(run_keras(layer, to_last(x))), run_torch(module, x))
+
+
+@pytest.mark.frameworks
+@SLOW_SETTINGS
+@given(
+    seed=seeds,
+    n=batches,
+    c=st.integers(1, 4),
+    spatial=st.one_of(st.just(()), st.tuples(st.integers(2, 6)), distinct_hw),
+    shared=st.booleans(),
+)
+def test_prelu(seed: int, n: int, c: int, spatial: tuple[int, ...], shared: bool) -> None:
+    rng = np.random.default_rng(seed)
+    module = torch.nn.PReLU(1 if shared else c)
+    randomize_(module, rng)
+    rank = len(spatial) + 1
+    axes = list(range(1, rank + 1)) if shared else list(range(1, rank))
+    layer = keras.layers.PReLU(shared_axes=axes or None)
+    transfer("prelu", module, layer, (n, *spatial, c), TransformContext(prelu_rank=rank))
+    assert layer.get_weights()[0].shape == (1,) * (rank - 1) + ((1,) if shared else (c,))
+    x = randn(rng, n, c, *spatial)
+    assert_close(to_first(run_keras(layer, to_last(x))), run_torch(module, x))
+
+
+def test_flatten_shape_last_is_accepted_and_must_agree() -> None:
+    w = np.arange(4 * 12, dtype=np.float32).reshape(4, 12)
+    first = apply_transform("linear_after_flatten", {"weight": w}, TransformContext(flatten_shape=(3, 2, 2)))
+    last = apply_transform(
+        "linear_after_flatten", {"weight": w}, TransformContext(flatten_shape_last=(2, 2, 3))
+    )
+    np.testing.assert_array_equal(first[0], last[0])
+    with pytest.raises(TransformError, match="describe different maps"):
+        apply_transform(
+            "linear_after_flatten",
+            {"weight": w},
+            TransformContext(flatten_shape=(3, 2, 2), flatten_shape_last=(3, 2, 2)),
+        )
+
+
+@pytest.mark.parametrize(
+    ("ctx", "expected"),
+    [
+        (TransformContext(), ["gamma", "beta", "mean", "var"]),
+        (TransformContext(center=False), ["gamma", "mean", "var"]),
+        (TransformContext(scale=False), ["beta", "mean", "var"]),
+        (TransformContext(center=False, scale=False), ["mean", "var"]),
+    ],
+)
+def test_batchnorm_drops_identity_affine_parameters_for_keras_without_them(
+    ctx: TransformContext, expected: list[str]
+) -> None:
+    values = {"gamma": 1.0, "beta": 0.0, "mean": 2.0, "var": 3.0}
+    state = {
+        "weight": np.ones(3, np.float32),
+        "bias": np.zeros(3, np.float32),
+        "running_mean": np.full(3, 2.0, np.float32),
+        "running_var": np.full(3, 3.0, np.float32),
+    }
+    got = apply_transform("batchnorm", state, ctx)
+    assert [float(a[0]) for a in got] == [values[k] for k in expected]
+    with pytest.raises(TransformError, match=r"center=False.*'bias' is not all 0"):
+        apply_transform(
+            "batchnorm", {**state, "bias": np.full(3, 0.5, np.float32)}, TransformContext(center=False)
+        )
+    with pytest.raises(TransformError, match=r"scale=False.*'weight' is not all 1"):
+        apply_transform("layernorm", {"weight": np.full(3, 2.0, np.float32)}, TransformContext(scale=False))
+
+
+def test_new_context_fields_fail_clearly() -> None:
+    gru_state = {"weight_ih_l0": np.zeros((6, 3), np.float32), "weight_hh_l0": np.zeros((6, 2), np.float32)}
+    with pytest.raises(TransformError, match=r"'gru'.*reset_after=False"):
+        apply_transform("gru", gru_state, TransformContext(reset_after=False))
+    with pytest.raises(TransformError, match=r"'lstm'.*use_bias=False"):
+        apply_transform(
+            "lstm",
+            {
+                "weight_ih_l0": np.zeros((8, 3), np.float32),
+                "weight_hh_l0": np.zeros((8, 2), np.float32),
+                "bias_ih_l0": np.zeros(8, np.float32),
+            },
+            TransformContext(use_bias=False),
+        )
+    with pytest.raises(TransformError, match=r"'lstm'.*not 4 gates"):
+        apply_transform("lstm", gru_state)
+    with pytest.raises(TransformError, match="prelu_rank must be >= 1"):
+        apply_transform("prelu", {"weight": np.zeros(3, np.float32)}, TransformContext(prelu_rank=0))
+    with pytest.raises(TransformError, match=r"'separable_conv2d'.*'1.weight'.*\(out, 6, 1, 1\)"):
+        apply_transform(
+            "separable_conv2d",
+            {"0.weight": np.zeros((6, 1, 3, 3), np.float32), "1.weight": np.zeros((4, 5, 1, 1), np.float32)},
+            TransformContext(depth_multiplier=2),
+        )
+
+
 def test_registry_is_read_only_and_complete() -> None:
     expected = {
         "identity",
@@ -591,6 +764,9 @@ def test_registry_is_read_only_and_complete() -> None:
         "layernorm",
         "embedding",
         "gru",
+        "lstm",
+        "separable_conv2d",
+        "prelu",
     }
     assert set(TRANSFORMS) == expected
     for name, transform in TRANSFORMS.items():

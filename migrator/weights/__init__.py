@@ -1,5 +1,17 @@
-"""Weight transfer from PyTorch module state to Keras 3 layer weights (pure numpy)."""
+"""Weight transfer between PyTorch module state and Keras 3 layer weights (pure numpy).
 
+:mod:`migrator.weights.transforms` maps PyTorch state to Keras ``set_weights()`` lists;
+:mod:`migrator.weights.keras_to_torch` maps Keras ``get_weights()`` lists back to PyTorch
+state under the same names.
+"""
+
+from migrator.weights.keras_to_torch import (
+    KERAS_TO_TORCH,
+    KerasApplyFn,
+    KerasWeightTransform,
+    apply_keras_transform,
+    get_keras_transform,
+)
 from migrator.weights.transforms import (
     DEFAULT_CONTEXT,
     TRANSFORMS,
@@ -14,12 +26,17 @@ from migrator.weights.transforms import (
 
 __all__ = [
     "DEFAULT_CONTEXT",
+    "KERAS_TO_TORCH",
     "TRANSFORMS",
     "ApplyFn",
     "Array",
+    "KerasApplyFn",
+    "KerasWeightTransform",
     "TransformContext",
     "TransformError",
     "WeightTransform",
+    "apply_keras_transform",
     "apply_transform",
+    "get_keras_transform",
     "get_transform",
 ]

@@ -6,6 +6,9 @@ Each transform takes the state of one PyTorch module (a mapping from the keys of
 corresponding channels-last Keras 3 layer expects in ``layer.set_weights()``, in
 Keras's weight order.
 
+The opposite direction lives in :mod:`migrator.weights.keras_to_torch`, under the same
+names and with the same :class:`TransformContext`.
+
 The module is pure numpy: it never imports torch, tensorflow or keras.
 """
 
@@ -52,24 +55,55 @@ class TransformError(ValueError):
 class TransformContext:
     """Facts about the surrounding model that the weights alone do not determine.
 
+    One context serves both directions (torch -> keras with :func:`apply_transform`,
+    keras -> torch with :func:`migrator.weights.keras_to_torch.apply_keras_transform`).
+    The flags named after Keras options (``use_bias``, ``center``, ``scale``,
+    ``reset_after``) describe the Keras layer in both directions.
+
     Attributes:
         flatten_shape: for ``linear_after_flatten``: the channels-first shape of one
             sample's feature map before ``torch.flatten`` -- ``(C, L)``, ``(C, H, W)``
             or ``(C, D, H, W)``.
+        flatten_shape_last: for ``linear_after_flatten``: the same map described
+            channels-last, as Keras sees it before ``Flatten`` -- ``(L, C)``,
+            ``(H, W, C)`` or ``(D, H, W, C)``. Either field may be given, in either
+            direction; when both are given they must describe the same map.
         layernorm_rank: number of normalized dimensions of a ``LayerNorm``. With a
             value above 1 the normalized shape is taken to be channels-first
             ``(C, *spatial)`` and is moved to channels-last ``(*spatial, C)``.
-        use_bias: whether the Keras target layer has a bias (``use_bias=...``). When
-            it does and the PyTorch module has none, a zero bias is emitted; when it
-            does not and the PyTorch module has one, the transform fails.
+        use_bias: whether the Keras layer has a bias (``use_bias=...``).
+            torch -> keras: when it does and the PyTorch module has none, a zero bias
+            is emitted; when it does not and the PyTorch module has one, the transform
+            fails (GRU and LSTM included). keras -> torch: the number of Keras arrays
+            must agree with it, and the PyTorch module is the one built with
+            ``bias=use_bias``.
         depth_multiplier: ``out_channels // in_channels`` of a depthwise convolution
-            (Keras ``depth_multiplier``).
+            (Keras ``depth_multiplier``), also for ``separable_conv2d``. Only the
+            torch -> keras direction needs it; keras -> torch reads it from the kernel.
+        center: whether the Keras ``BatchNormalization`` / ``LayerNormalization`` has
+            ``beta`` (``center=...``). keras -> torch: the number of arrays must agree;
+            a missing beta becomes a zero torch ``bias`` when the torch module has one.
+            torch -> keras: only ``False`` has an effect -- the torch ``bias`` must then
+            be all zeros and is dropped.
+        scale: the same for ``gamma`` (``scale=...``): a missing gamma becomes a torch
+            ``weight`` of ones, and a dropped torch ``weight`` must be all ones.
+        reset_after: the Keras ``GRU(reset_after=...)``. Only ``True`` matches
+            PyTorch's GRU; ``False`` makes ``gru`` fail in both directions.
+        prelu_rank: number of dimensions of the Keras ``PReLU`` ``alpha`` (the input
+            rank without the batch axis). torch -> keras turns the PyTorch weight
+            ``(P,)`` into ``alpha`` of shape ``(1,) * (prelu_rank - 1) + (P,)``;
+            keras -> torch reads the rank from ``alpha``.
     """
 
     flatten_shape: tuple[int, ...] | None = None
     layernorm_rank: int = 1
     use_bias: bool = True
     depth_multiplier: int = 1
+    flatten_shape_last: tuple[int, ...] | None = None
+    center: bool = True
+    scale: bool = True
+    reset_after: bool = True
+    prelu_rank: int = 1
 
 
 DEFAULT_CONTEXT = TransformContext()
@@ -129,22 +163,81 @@ def _copy(array: Array) -> Array:
 
 def _bias(name: str, state: Mapping[str, Array], ctx: TransformContext, size: int) -> list[Array]:
     """The Keras bias entry (zero or one arrays) for a layer with ``size`` outputs."""
-    bias = state.get("bias")
+    return _bias_of(name, "bias", state.get("bias"), ctx, size, state["weight"].dtype)
+
+
+def _bias_of(
+    name: str, key: str, bias: Array | None, ctx: TransformContext, size: int, dtype: np.dtype[Any]
+) -> list[Array]:
+    """:func:`_bias` for a bias stored under ``key``; a zero bias gets ``dtype``."""
     if bias is None:
         if not ctx.use_bias:
             return []
-        return [np.zeros((size,), dtype=state["weight"].dtype)]
+        return [np.zeros((size,), dtype=dtype)]
     if not ctx.use_bias:
         raise TransformError(
-            name, "source has a 'bias' but the context says the Keras layer has use_bias=False"
+            name, f"source has a {key!r} but the context says the Keras layer has use_bias=False"
         )
-    _expect_ndim(name, "bias", bias, 1)
+    _expect_ndim(name, key, bias, 1)
     if bias.shape[0] != size:
         raise TransformError(
             name,
-            f"'bias' has shape {_fmt_shape(bias.shape)} but the layer has {size} outputs",
+            f"{key!r} has shape {_fmt_shape(bias.shape)} but the layer has {size} outputs",
         )
     return [_copy(bias)]
+
+
+def channels_first_flatten_shape(name: str, ctx: TransformContext) -> tuple[int, ...]:
+    """The channels-first ``(C, *S)`` map shape for ``linear_after_flatten``.
+
+    Taken from ``ctx.flatten_shape`` or, converted, from ``ctx.flatten_shape_last``.
+
+    Raises:
+        TransformError: neither field is set, a shape is not ``(C, *S)`` / ``(*S, C)``
+            with positive sizes, or the two fields describe different maps.
+    """
+    first, last = ctx.flatten_shape, ctx.flatten_shape_last
+    for field, layout, shape in (
+        ("flatten_shape", "(C, *spatial)", first),
+        ("flatten_shape_last", "(*spatial, C)", last),
+    ):
+        if shape is not None and (len(shape) < 2 or any(d <= 0 for d in shape)):
+            raise TransformError(name, f"context.{field} must be {layout} with positive sizes, got {shape}")
+    if last is None:
+        if first is None:
+            raise TransformError(
+                name,
+                "context.flatten_shape is required: the channels-first (C, *spatial) shape "
+                "(or context.flatten_shape_last: the channels-last (*spatial, C) shape)",
+            )
+        return tuple(first)
+    from_last = (last[-1], *last[:-1])
+    if first is not None and tuple(first) != from_last:
+        raise TransformError(
+            name,
+            f"context.flatten_shape {tuple(first)} (channels-first) and context.flatten_shape_last "
+            f"{tuple(last)} (channels-last) describe different maps",
+        )
+    return from_last
+
+
+_AFFINE_PARAMS = (("weight", "scale", "gamma", 1.0), ("bias", "center", "beta", 0.0))
+"""(torch key, context flag, Keras weight, identity value) of BatchNorm/LayerNorm parameters."""
+
+
+def _affine_for_keras(name: str, key: str, array: Array, ctx: TransformContext) -> list[Array]:
+    """``[array]`` when the Keras layer has the parameter; ``[]`` if it does not and ``array`` is
+    the identity (all ones / zeros), which is what the missing Keras parameter means."""
+    _, flag, keras_name, identity = next(p for p in _AFFINE_PARAMS if p[0] == key)
+    if getattr(ctx, flag):
+        return [_copy(array)]
+    if not np.all(array == identity):
+        raise TransformError(
+            name,
+            f"context.{flag}=False (the Keras layer has no {keras_name}) but {key!r} is not all "
+            f"{identity:g}, so it cannot be dropped",
+        )
+    return []
 
 
 # ------------------------------------------------------------------------ transforms
@@ -165,16 +258,7 @@ def _linear_after_flatten(state: Mapping[str, Array], ctx: TransformContext) -> 
     name = "linear_after_flatten"
     weight = state["weight"]
     _expect_ndim(name, "weight", weight, 2)
-    shape = ctx.flatten_shape
-    if shape is None:
-        raise TransformError(
-            name, "context.flatten_shape is required: the channels-first (C, *spatial) shape"
-        )
-    if len(shape) < 2 or any(d <= 0 for d in shape):
-        raise TransformError(
-            name,
-            f"context.flatten_shape must be (C, *spatial) with positive sizes, got {shape}",
-        )
+    shape = channels_first_flatten_shape(name, ctx)
     out_features, in_features = weight.shape
     if math.prod(shape) != in_features:
         raise TransformError(
@@ -200,31 +284,53 @@ def _make_conv(name: str, spatial_rank: int) -> ApplyFn:
     return apply
 
 
+def _depthwise_kernel(name: str, key: str, weight: Array, m: int, spatial_rank: int) -> Array:
+    """torch depthwise weight ``(C*m, 1, *K)`` -> Keras depthwise kernel ``(*K, C, m)``."""
+    _expect_ndim(name, key, weight, spatial_rank + 2)
+    if weight.shape[1] != 1:
+        raise TransformError(
+            name,
+            f"{key!r} has shape {_fmt_shape(weight.shape)}; a depthwise convolution "
+            "(groups == in_channels) has 1 input channel per group in axis 1",
+        )
+    out_channels = weight.shape[0]
+    if m < 1 or out_channels % m != 0:
+        raise TransformError(
+            name,
+            f"out_channels {out_channels} is not a multiple of context.depth_multiplier {m}",
+        )
+    channels = out_channels // m
+    kernel_size = weight.shape[2:]
+    # Output channel c*m + j reads input channel c in both frameworks:
+    # (C*m, 1, *K) -> (C, m, *K) -> (*K, C, m)
+    return _copy(weight.reshape(channels, m, *kernel_size).transpose(*range(2, 2 + spatial_rank), 0, 1))
+
+
 def _make_depthwise(name: str, spatial_rank: int) -> ApplyFn:
     def apply(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
         weight = state["weight"]
-        _expect_ndim(name, "weight", weight, spatial_rank + 2)
-        if weight.shape[1] != 1:
-            raise TransformError(
-                name,
-                f"'weight' has shape {_fmt_shape(weight.shape)}; a depthwise convolution "
-                "(groups == in_channels) has 1 input channel per group in axis 1",
-            )
-        m = ctx.depth_multiplier
-        out_channels = weight.shape[0]
-        if m < 1 or out_channels % m != 0:
-            raise TransformError(
-                name,
-                f"out_channels {out_channels} is not a multiple of context.depth_multiplier {m}",
-            )
-        channels = out_channels // m
-        kernel_size = weight.shape[2:]
-        # Output channel c*m + j reads input channel c in both frameworks:
-        # (C*m, 1, *K) -> (C, m, *K) -> (*K, C, m)
-        kernel = weight.reshape(channels, m, *kernel_size).transpose(*range(2, 2 + spatial_rank), 0, 1)
-        return [_copy(kernel), *_bias(name, state, ctx, out_channels)]
+        kernel = _depthwise_kernel(name, "weight", weight, ctx.depth_multiplier, spatial_rank)
+        return [kernel, *_bias(name, state, ctx, weight.shape[0])]
 
     return apply
+
+
+def _separable_conv2d(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    name = "separable_conv2d"
+    depthwise = _depthwise_kernel(name, "0.weight", state["0.weight"], ctx.depth_multiplier, 2)
+    pointwise = state["1.weight"]
+    _expect_ndim(name, "1.weight", pointwise, 4)
+    mid = state["0.weight"].shape[0]
+    if pointwise.shape[1:] != (mid, 1, 1):
+        raise TransformError(
+            name,
+            f"'1.weight' has shape {_fmt_shape(pointwise.shape)}; the pointwise convolution must "
+            f"be (out, {mid}, 1, 1) after a depthwise convolution with {mid} outputs",
+        )
+    # (O, C*m, 1, 1) -> (1, 1, C*m, O)
+    kernel = _copy(pointwise.transpose(2, 3, 1, 0))
+    bias = _bias_of(name, "1.bias", state.get("1.bias"), ctx, pointwise.shape[0], pointwise.dtype)
+    return [depthwise, kernel, *bias]
 
 
 def _make_conv_transpose(name: str, spatial_rank: int) -> ApplyFn:
@@ -269,7 +375,7 @@ def _batchnorm(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]
                     f"{key!r} shape {_fmt_shape(array.shape)} differs from "
                     f"'running_mean' shape {_fmt_shape(mean.shape)}",
                 )
-            affine.append(_copy(array))
+            affine += _affine_for_keras(name, key, array, ctx)
     return [*affine, _copy(mean), _copy(var)]
 
 
@@ -294,7 +400,7 @@ def _layernorm(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]
                 f"'weight' shape {_fmt_shape(weight.shape)}",
             )
         # channels-first (C, *S) -> channels-last (*S, C); a no-op for rank 1.
-        out.append(_copy(np.moveaxis(array, 0, -1)))
+        out += _affine_for_keras(name, key, np.moveaxis(array, 0, -1), ctx)
     return out
 
 
@@ -304,28 +410,91 @@ def _embedding(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]
     return [_copy(weight)]
 
 
-# -------------------------------------------------------------------------- registry
+def _prelu(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    name = "prelu"
+    weight = state["weight"]
+    _expect_ndim(name, "weight", weight, 1)
+    rank = ctx.prelu_rank
+    if rank < 1:
+        raise TransformError(name, f"context.prelu_rank must be >= 1, got {rank}")
+    return [_copy(weight.reshape((1,) * (rank - 1) + weight.shape))]
+
+
+# ------------------------------------------------------------------- recurrent layers
+
+RECURRENT_BIAS_KEYS = ("bias_ih_l0", "bias_hh_l0")
+GRU_RESET_AFTER_REASON = (
+    "Keras GRU(reset_after=False) applies the reset gate before the recurrent matmul; "
+    "PyTorch's GRU applies it after (Keras reset_after=True), so no weights make them equal"
+)
+
+
+def _recurrent_weights(name: str, state: Mapping[str, Array], gates: int) -> tuple[Array, Array, int]:
+    """(weight_ih_l0, weight_hh_l0, hidden size) of a one-layer, one-direction RNN."""
+    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
+    _expect_ndim(name, "weight_ih_l0", w_ih, 2)
+    _expect_ndim(name, "weight_hh_l0", w_hh, 2)
+    hidden = w_hh.shape[1]
+    if w_ih.shape[0] != gates * hidden or w_hh.shape[0] != gates * hidden:
+        raise TransformError(
+            name,
+            f"weights of shape {_fmt_shape(w_ih.shape)} / {_fmt_shape(w_hh.shape)} are not {gates} gates",
+        )
+    return w_ih, w_hh, hidden
+
+
+def _recurrent_biases(
+    name: str, state: Mapping[str, Array], ctx: TransformContext, size: int, dtype: np.dtype[Any]
+) -> tuple[Array, Array] | None:
+    """(b_ih, b_hh), zeros for an absent one; ``None`` when the Keras layer has no bias."""
+    present = [key for key in RECURRENT_BIAS_KEYS if key in state]
+    if not ctx.use_bias:
+        if present:
+            raise TransformError(
+                name, f"source has {present} but the context says the Keras layer has use_bias=False"
+            )
+        return None
+    biases: list[Array] = []
+    for key in RECURRENT_BIAS_KEYS:
+        bias = state.get(key, np.zeros(size, dtype=dtype))
+        _expect_ndim(name, key, bias, 1)
+        if bias.shape[0] != size:
+            raise TransformError(name, f"{key!r} has shape {_fmt_shape(bias.shape)}, expected ({size})")
+        biases.append(bias)
+    return biases[0], biases[1]
+
+
+def swap_first_two_gates(array: Array) -> Array:
+    """Swap the first two of three gate blocks along axis 0: torch [r, z, n] <-> keras [z, r, h]."""
+    first, second, third = np.split(array, 3, axis=0)
+    return np.concatenate([second, first, third], axis=0)
 
 
 def _gru(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
     """torch GRU gates are stacked [r, z, n]; keras GRU(reset_after=True) stacks [z, r, h]."""
     name = "gru"
-    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
-    _expect_ndim(name, "weight_ih_l0", w_ih, 2)
-    _expect_ndim(name, "weight_hh_l0", w_hh, 2)
-    hidden = w_hh.shape[1]
-    if w_ih.shape[0] != 3 * hidden or w_hh.shape[0] != 3 * hidden:
-        raise TransformError(
-            name, f"weights of shape {_fmt_shape(w_ih.shape)} / {_fmt_shape(w_hh.shape)} are not 3 gates"
-        )
+    if not ctx.reset_after:
+        raise TransformError(name, f"context.reset_after=False: {GRU_RESET_AFTER_REASON}")
+    w_ih, w_hh, hidden = _recurrent_weights(name, state, 3)
+    kernels = [_copy(swap_first_two_gates(w_ih).T), _copy(swap_first_two_gates(w_hh).T)]
+    biases = _recurrent_biases(name, state, ctx, 3 * hidden, w_ih.dtype)
+    if biases is None:
+        return kernels
+    return [*kernels, _copy(np.stack([swap_first_two_gates(b) for b in biases]))]
 
-    def zrn(a: Array) -> Array:
-        r, z, n = np.split(a, 3, axis=0)
-        return np.concatenate([z, r, n], axis=0)
 
-    b_ih = state.get("bias_ih_l0", np.zeros(3 * hidden, dtype=w_ih.dtype))
-    b_hh = state.get("bias_hh_l0", np.zeros(3 * hidden, dtype=w_ih.dtype))
-    return [_copy(zrn(w_ih).T), _copy(zrn(w_hh).T), _copy(np.stack([zrn(b_ih), zrn(b_hh)]))]
+def _lstm(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """Both frameworks stack the LSTM gates [i, f, g/c, o]; Keras has a single bias."""
+    name = "lstm"
+    w_ih, w_hh, hidden = _recurrent_weights(name, state, 4)
+    kernels = [_copy(w_ih.T), _copy(w_hh.T)]
+    biases = _recurrent_biases(name, state, ctx, 4 * hidden, w_ih.dtype)
+    if biases is None:
+        return kernels
+    return [*kernels, _copy(biases[0] + biases[1])]
+
+
+# -------------------------------------------------------------------------- registry
 
 
 def _conv_transform(name: str, spatial_rank: int, keras_layer: str) -> WeightTransform:
@@ -415,7 +584,9 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             doc=(
                 "torch BatchNorm{1,2,3}d -> keras BatchNormalization(axis=-1): "
                 "[gamma, beta, moving_mean, moving_variance]; affine=False (no weight/bias) "
-                "-> [moving_mean, moving_variance] for center=False, scale=False. "
+                "-> [moving_mean, moving_variance] for center=False, scale=False. With "
+                "context.center=False / scale=False an affine torch bias that is all zeros / "
+                "weight that is all ones is dropped (gamma-only / beta-only keras layers). "
                 "num_batches_tracked is ignored; epsilon must be set to torch's eps."
             ),
             consumes=("running_mean", "running_var"),
@@ -429,7 +600,8 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
                 "torch LayerNorm -> keras LayerNormalization: [gamma, beta] (beta absent when "
                 "bias=False -> center=False; nothing when elementwise_affine=False). With "
                 "context.layernorm_rank > 1 the channels-first normalized shape (C, *S) is "
-                "moved to channels-last (*S, C) for keras axis=[1, ..., rank]."
+                "moved to channels-last (*S, C) for keras axis=[1, ..., rank]. "
+                "context.center=False / scale=False drop an all-zeros bias / all-ones weight."
             ),
             consumes=(),
             optional=("weight", "bias"),
@@ -441,7 +613,10 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             doc=(
                 "torch GRU (one layer, one direction) -> keras GRU(reset_after=True): gate blocks "
                 "reordered from torch's [r, z, n] to keras's [z, r, h]; kernel = W_ih.T, "
-                "recurrent_kernel = W_hh.T, bias = stack([b_ih, b_hh]) (shape (2, 3H))."
+                "recurrent_kernel = W_hh.T, bias = stack([b_ih, b_hh]) (shape (2, 3H)); a "
+                "missing torch bias counts as zeros; no keras bias with context.use_bias=False. "
+                "keras reset_after=False has no torch counterpart (context.reset_after=False "
+                "fails)."
             ),
             consumes=("weight_ih_l0", "weight_hh_l0"),
             optional=("bias_ih_l0", "bias_hh_l0"),
@@ -455,6 +630,48 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             optional=(),
             ignores=(),
             apply=_embedding,
+        ),
+        "lstm": WeightTransform(
+            name="lstm",
+            doc=(
+                "torch LSTM (one layer, one direction, no proj_size) -> keras LSTM: both stack "
+                "the gates [i, f, g/c, o], so kernel = W_ih.T (in, 4H), recurrent_kernel = "
+                "W_hh.T (H, 4H), and the single keras bias (4H,) = b_ih + b_hh. A missing torch "
+                "bias counts as zeros; with context.use_bias=False there is no keras bias."
+            ),
+            consumes=("weight_ih_l0", "weight_hh_l0"),
+            optional=RECURRENT_BIAS_KEYS,
+            ignores=(),
+            apply=_lstm,
+        ),
+        "separable_conv2d": WeightTransform(
+            name="separable_conv2d",
+            doc=(
+                "torch Sequential(Conv2d(C, C*m, k, groups=C, bias=False), Conv2d(C*m, out, 1)) "
+                "-> keras SeparableConv2D(out, k, depth_multiplier=m): '0.weight' (C*m, 1, *k) "
+                "-> depthwise_kernel (*k, C, m) as for depthwise_conv2d, '1.weight' "
+                "(out, C*m, 1, 1) -> pointwise_kernel (1, 1, C*m, out), '1.bias' -> bias. "
+                "Needs context.depth_multiplier; the depthwise conv must have no bias."
+            ),
+            consumes=("0.weight", "1.weight"),
+            optional=("1.bias",),
+            ignores=(),
+            apply=_separable_conv2d,
+        ),
+        "prelu": WeightTransform(
+            name="prelu",
+            doc=(
+                "torch PReLU(num_parameters=P) -> keras PReLU: weight (P,) -> alpha of shape "
+                "(1,) * (r - 1) + (P,) with r = context.prelu_rank, the input rank without the "
+                "batch axis. P = C needs keras shared_axes = all axes but the last (e.g. "
+                "[1, 2] for (N, H, W, C): alpha (1, 1, C)); P = 1 needs all axes shared "
+                "(alpha (1, ..., 1)). Keras's default (no shared axes) is per element and has "
+                "no torch counterpart."
+            ),
+            consumes=("weight",),
+            optional=(),
+            ignores=(),
+            apply=_prelu,
         ),
     }
 )
