@@ -127,6 +127,39 @@ def _run_verify(
     sys.exit(EXIT_OK if result.equivalent else EXIT_UNSUPPORTED)
 
 
+def _migrate_options(suffix: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """SRC and the options both migration commands take."""
+
+    def apply(fn: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(
+            [
+                click.argument("src", type=str),
+                click.option(
+                    "-o",
+                    "--output",
+                    "out",
+                    type=str,
+                    default=None,
+                    help=f"Output file (default: <stem>{suffix}.py beside SRC; '-' for stdout).",
+                ),
+                click.option(
+                    "--rules",
+                    "rule_dirs",
+                    multiple=True,
+                    type=click.Path(path_type=Path),
+                    help="Extra rule directory (repeatable); its rules override the shipped ones.",
+                ),
+                click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files."),
+                click.option("--force", is_flag=True, help="Overwrite existing output files."),
+                click.option("--quiet", "-q", is_flag=True, help="Print no summary."),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fwmigrate")
 def main() -> None:
@@ -134,25 +167,7 @@ def main() -> None:
 
 
 @main.command("torch2tf")
-@click.argument("src", type=str)
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    type=str,
-    default=None,
-    help="Output file (default: <stem>_tf.py beside SRC; '-' for stdout).",
-)
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule directory (repeatable); its rules override the shipped ones.",
-)
-@click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files.")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@_migrate_options("_tf")
 @click.option(
     "--verify", "do_verify", is_flag=True, help="Verify the result right away (needs --model, --input)."
 )
@@ -184,25 +199,7 @@ def torch2tf(
 
 
 @main.command("tf2torch")
-@click.argument("src", type=str)
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    type=str,
-    default=None,
-    help="Output file (default: <stem>_torch.py beside SRC; '-' for stdout).",
-)
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule directory (repeatable); its rules override the shipped ones.",
-)
-@click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files.")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("--quiet", "-q", is_flag=True, help="Print no summary.")
+@_migrate_options("_torch")
 def tf2torch(
     src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
 ) -> None:

@@ -7,6 +7,7 @@ import re
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.migrate import _STRINGS_AND_COMMENTS
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical
@@ -20,9 +21,6 @@ from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationRes
 
 HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channels-first (NCHW)."
 _ROOTS = frozenset({"keras", "tensorflow"})
-_STRINGS_AND_COMMENTS = re.compile(
-    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|#[^\n]*'
-)
 
 
 def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin>") -> MigrationResult:
