@@ -124,7 +124,11 @@ class MigrationRecord:
             "fwmigrate": __version__,
             "direction": self.direction.value,
             "source": self.source_name,
-            "layout": {"source": "channels_first", "target": "channels_last"},
+            "layout": (
+                {"source": "channels_first", "target": "channels_last"}
+                if self.direction is Direction.TORCH2TF
+                else {"source": "channels_last", "target": "channels_first"}
+            ),
             "classes": {c.name: c.to_json() for c in sorted(self.classes, key=lambda c: c.name)},
             "layers": [r.to_json() for r in self.layers],
         }

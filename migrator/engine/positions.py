@@ -108,6 +108,7 @@ class PositionTracker:
         self._frames: list[_Frame] = []
         self._statements: dict[int, Pos] = {}
         self._calls: dict[int, tuple[_Frame, int]] = {}
+        self.spans: dict[int, tuple[int, int]] = {}  # statement -> (first line, last line)
 
     @property
     def positions(self) -> dict[int, Pos]:
@@ -141,6 +142,7 @@ class PositionTracker:
         if not got:
             return
         self._statements[id(node)] = got[0].pos
+        self.spans[id(node)] = (got[0].node.lineno, got[-1].node.end_lineno or got[-1].node.lineno)
         self._frames.append(_Frame(id(node), got, len(self._pending)))
         for body in reversed(got[0].bodies):
             self._pending.append(list(reversed(body)))

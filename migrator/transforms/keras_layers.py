@@ -304,6 +304,153 @@ def _torch_axis(shape: Shape | None, perm: tuple[int, ...] | None, axis: object)
     return -1 if a == rank - 1 else a
 
 
+def merge(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Add/Subtract/Multiply/Concatenate are operators in torch: functional builders write them
+    inline (``a + b``, ``torch.cat``); as a stored layer they have no module to become."""
+    return "a merge layer outside a functional model: write the operator (a + b, torch.cat) in forward"
+
+
+def conv_transpose(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Conv2DTranspose: Keras 'valid' gives in*s + max(k - s, 0), 'same' in*s; torch gives
+    (in - 1)*s - 2p + k + output_padding, so p and output_padding are chosen to match."""
+    rule = site.rule
+    args = LayerArgs(site.bound)
+    k = args.ints("kernel_size", 2, None)
+    s = args.ints("strides", 2, 1)
+    d = args.ints("dilation_rate", 2, 1)
+    padding = args.string("padding", "valid")
+    if k is None or s is None or d is None or padding is None:
+        return "kernel_size, strides, dilation_rate and padding must be literals"
+    if any(v != 1 for v in d) or args.value("output_padding") is not None:
+        return "dilation_rate and output_padding are not supported yet"
+    pads: list[int] = []
+    extra: list[int] = []
+    for ki, si in zip(k, s, strict=True):
+        if padding == "valid":
+            pads.append(0)
+            extra.append(max(si - ki, 0))
+        elif padding == "same" and (ki - si) % 2 == 0 and ki >= si:
+            pads.append((ki - si) // 2)
+            extra.append(0)
+        else:
+            return f"padding={padding!r} with kernel {ki} and stride {si} crops differently in torch"
+    in_ch = shape[-1] if shape else None
+    out: list[cst.Arg] = []
+    if in_ch is not None:
+        out.append(kwarg("in_channels", dim_node(in_ch)))
+    out += [kwarg("out_channels", site.bound["filters"]), kwarg("kernel_size", site.bound["kernel_size"])]
+    if any(v != 1 for v in s):
+        out.append(kwarg("stride", site.bound["strides"]))
+    if any(pads):
+        out.append(kwarg("padding", int_node(pads[0]) if len(set(pads)) == 1 else tuple_node(pads)))
+    if any(extra):
+        out.append(kwarg("output_padding", int_node(extra[0]) if len(set(extra)) == 1 else tuple_node(extra)))
+    handled = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "dilation_rate",
+        "output_padding",
+        "activation",
+    )
+    rest = _rest(tools, site, handled)
+    if isinstance(rest, str):
+        return rest
+    target = rule.emit if in_ch is not None else rule.lazy
+    assert target is not None
+    return _out(tools.call(target, order_positional([*out, *rest], rule.signature)), site, rule.weights)
+
+
+def separable_conv(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """SeparableConv2D: a depthwise conv (groups=C, no bias) then a 1x1 pointwise conv."""
+    from migrator.engine.tf2torch.shapes import mul
+
+    args = LayerArgs(site.bound)
+    k = args.ints("kernel_size", 2, None)
+    s = args.ints("strides", 2, 1)
+    padding = args.string("padding", "valid")
+    m = args.dim("depth_multiplier", 1)
+    in_ch = shape[-1] if shape else None
+    if k is None or s is None or padding is None:
+        return "kernel_size, strides and padding must be literals"
+    if in_ch is None:
+        return "a separable convolution needs its input channels, which could not be inferred"
+    if args.value("dilation_rate", 1) not in (1, (1, 1)):
+        return "dilation_rate is not supported yet"
+    dw: list[cst.Arg] = [
+        cst.Arg(dim_node(in_ch)),
+        cst.Arg(dim_node(mul(in_ch, m))),
+        cst.Arg(site.bound["kernel_size"]),
+    ]
+    if any(v != 1 for v in s):
+        dw.append(kwarg("stride", site.bound["strides"]))
+    if padding == "same":
+        if all(v == 1 for v in s):
+            dw.append(kwarg("padding", cst.SimpleString('"same"')))
+        else:
+            spatial = shape[1:-1] if shape else None
+            if spatial is None or not all(isinstance(x, int) for x in spatial):
+                return "'same' padding at stride > 1 depends on the input size, which could not be inferred"
+            pads = [same_padding(int(spatial[i]), k[i], s[i], 1) for i in range(2)]  # type: ignore[arg-type]
+            if not all(a == b for a, b in pads):
+                return (
+                    "TF 'same' pads this input asymmetrically; not supported for separable convolutions yet"
+                )
+            dw.append(kwarg("padding", tuple_node([a for a, _ in pads])))
+    elif padding != "valid":
+        return f"padding={padding!r} has no torch equivalent"
+    dw += [kwarg("groups", dim_node(in_ch)), kwarg("bias", cst.Name("False"))]
+    pw: list[cst.Arg] = [
+        cst.Arg(dim_node(mul(in_ch, m))),
+        cst.Arg(site.bound["filters"]),
+        cst.Arg(int_node(1)),
+    ]
+    if args.value("use_bias", True) is False:
+        pw.append(kwarg("bias", cst.Name("False")))
+    depthwise = tools.call("torch.nn.Conv2d", dw)
+    pointwise = tools.call("torch.nn.Conv2d", pw)
+    return _out(
+        tools.call("torch.nn.Sequential", [cst.Arg(depthwise), cst.Arg(pointwise)]), site, "separable_conv2d"
+    )
+
+
+def zero_pad(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """ZeroPadding2D(p): ((top, bottom), (left, right)) in Keras, (left, right, top, bottom) in torch."""
+    from migrator.engine.tf2torch.shapes import zero_pad_amounts
+
+    pads = zero_pad_amounts(LayerArgs(site.bound), 2)
+    if pads is None:
+        return "padding must be a literal"
+    (t, b), (left, r) = pads
+    arg: cst.BaseExpression = int_node(t) if t == b == left == r else tuple_node([left, r, t, b])
+    return _out(tools.call("torch.nn.ZeroPad2d", [cst.Arg(arg)]), site, "identity")
+
+
+def upsample(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """UpSampling2D(size): nn.Upsample(scale_factor=size); 'bilinear' is half-pixel on both sides."""
+    args = LayerArgs(site.bound)
+    size = args.ints("size", 2, 2)
+    mode = args.string("interpolation", "nearest")
+    if size is None or mode not in ("nearest", "bilinear"):
+        return "size must be a literal and interpolation 'nearest' or 'bilinear'"
+    factor: cst.BaseExpression = int_node(size[0]) if size[0] == size[1] else tuple_node(list(size))
+    out = [kwarg("scale_factor", factor), kwarg("mode", cst.SimpleString(f'"{mode}"'))]
+    if mode == "bilinear":
+        out.append(kwarg("align_corners", cst.Name("False")))
+    return _out(tools.call("torch.nn.Upsample", out), site, "identity")
+
+
 def sequential(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
@@ -318,5 +465,10 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_batch_norm": batch_norm,
         "keras_activation": activation_layer,
         "sequential": sequential,
+        "keras_merge": merge,
+        "keras_conv_transpose": conv_transpose,
+        "keras_separable_conv": separable_conv,
+        "keras_zero_pad": zero_pad,
+        "keras_upsample": upsample,
     }
 )

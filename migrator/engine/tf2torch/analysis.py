@@ -251,10 +251,6 @@ class Analysis:
                 self.ann.symbolic.add(info.name)
         result = self._body(info.node.body, env, {})
         self.ann.outputs[info.name] = result
-        if info.is_builder:
-            self.ann.inputs[info.name] = [
-                (n, v) for n, v in env.items() if isinstance(v, TensorVal) and getattr(v, "_input", False)
-            ]
 
     def _bind_params(self, fn: cst.FunctionDef, env: dict[str, Val], symbolic: bool) -> None:
         for p in _params(fn):
@@ -321,7 +317,9 @@ class Analysis:
             bound = env.get(node.value)
             if isinstance(bound, DimVal):
                 return bound.dim
-            return None if node.value in env else node.value
+            if node.value in env or node.value in ("True", "False", "None"):
+                return None
+            return node.value
         if isinstance(node, cst.Attribute) and _is_self(node.value):
             bound = attrs.get(node.attr.value)
             return bound.dim if isinstance(bound, DimVal) else code_of(node)
@@ -483,6 +481,8 @@ class Analysis:
             dims = tuple(self.dim_of(e.value, env, attrs) for e in shape_node.elements)
         t = TensorVal((None, *dims) if dims is not None else None, LayoutCell(None))
         t._input = True  # type: ignore[attr-defined]
+        if self._record:
+            self.ann.inputs.setdefault(self._scope, []).append(("inputs", t))
         return t
 
     def _construct(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
@@ -524,6 +524,7 @@ class Analysis:
             builder.current._input = True  # type: ignore[attr-defined]
         out = self.apply(added, [(builder.current, None)], None)
         builder.current = out if isinstance(out, TensorVal) else TensorVal(None, LayoutCell(None))
+        builder.layer.output = builder.current
 
     def _helper(self, fn: FuncInfo, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         """A helper function applied here: a block builder if its first argument is a tensor."""

@@ -14,10 +14,19 @@ from migrator.engine.tf2torch.analysis import Analysis, canonical
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.transformer import KerasToTorch
+from migrator.engine.tf2torch.values import LayerVal, SeqBuilder, TensorVal
 from migrator.engine.values import literal
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
-from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationResult, TensorLayout
+from migrator.types import (
+    ClassRecord,
+    Direction,
+    Finding,
+    MigrationRecord,
+    MigrationResult,
+    Severity,
+    TensorLayout,
+)
 
 HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channels-first (NCHW)."
 _ROOTS = frozenset({"keras", "tensorflow"})
@@ -38,17 +47,67 @@ def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin
     tracker = PositionTracker(index_module(source))
     transformer = KerasToTorch(rules, imports, emitter, analysis, tracker)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
+    new = _drop_inlined_helpers(new, module, transformer, tracker)
     new = _rewrite_imports(new, emitter.import_lines())
     classes = []
-    for name in analysis.classes:
-        ins = tuple(
-            TensorLayout(p, t.cell.perm if t.cell.perm is not None else None)
-            for p, t in annotations.inputs.get(name, [])
+    for name in [*analysis.classes, *sorted(transformer.builders)]:
+        ins = tuple(TensorLayout(p, t.cell.perm) for p, t in annotations.inputs.get(name, []))
+        out = annotations.outputs.get(name)
+        if isinstance(out, LayerVal):
+            out = out.output
+        elif isinstance(out, SeqBuilder):
+            out = out.current
+        outs: tuple[TensorLayout, ...] = (
+            (TensorLayout("output", out.cell.perm),) if isinstance(out, TensorVal) else ()
         )
-        classes.append(ClassRecord(name, "torch.nn.Module", ins, ()))
+        base = "torch.nn.Module" if name in analysis.classes else "function"
+        classes.append(ClassRecord(name, base, ins, outs))
+    for cls, trace in transformer.functional_classes.items():
+        ins = tuple(
+            TensorLayout(next((n for _, n in trace.names.get(id(t), [])), "inputs"), t.cell.perm)
+            for _, t in trace.inputs
+        )
+        outs = tuple(
+            TensorLayout(f"output{i}" if i else "output", t.cell.perm) for i, t in enumerate(trace.outputs)
+        )
+        classes.append(ClassRecord(cls, "torch.nn.Module", ins, outs))
     record = MigrationRecord(Direction.TF2TORCH, source_name, tuple(classes), tuple(transformer.records))
     code = new.code
     return MigrationResult(code, tuple(sorted(transformer.findings)), record, changed=code != source)
+
+
+def _drop_inlined_helpers(
+    new: cst.Module, original: cst.Module, transformer: KerasToTorch, tracker: PositionTracker
+) -> cst.Module:
+    """Helpers inlined into generated model classes go, unless something else still calls them."""
+    if not transformer.inlined:
+        return new
+    spans = {
+        s.name.value: tracker.spans.get(id(s), (0, 0))
+        for s in original.body
+        if isinstance(s, cst.FunctionDef)
+    }
+
+    def is_helper(s: cst.CSTNode) -> bool:
+        return isinstance(s, cst.FunctionDef) and s.name.value in transformer.inlined
+
+    rest = _STRINGS_AND_COMMENTS.sub(" ", "\n".join(code_of(s) for s in new.body if not is_helper(s)))
+    still_used = {n for n in transformer.inlined if re.search(rf"(?<![\w.]){re.escape(n)}\b", rest)}
+    body = []
+    for stmt in new.body:
+        if isinstance(stmt, cst.FunctionDef) and is_helper(stmt) and stmt.name.value not in still_used:
+            name = stmt.name.value
+            start, end = spans.get(name, (0, 0))
+            keep = transformer.generated_findings
+            transformer.findings = [
+                f for f in transformer.findings if id(f) in keep or not start <= f.line <= end
+            ]
+            transformer.findings.append(
+                Finding(start, 1, Severity.MIGRATED, name, "helper inlined into the generated model class")
+            )
+            continue
+        body.append(stmt)
+    return new.with_changes(body=body)
 
 
 def declared_shapes(module: cst.Module) -> dict[str, Shape]:

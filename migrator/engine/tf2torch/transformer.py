@@ -52,7 +52,10 @@ class LayerOut:
     act_dim: int | None = None
     rule: Rule | None = None
     transform: str | None = None
-    suffix: str = ""
+    suffix: str = ""  # the weighted module inside a wrapper (nn.Sequential(pad, conv) -> "1")
+    extra: dict[str, Any] = field(default_factory=dict)  # transform context for verify
+    children: list[tuple[str, str, LayerOut]] = field(default_factory=list)  # (torch, keras, layer)
+    line: int = 0
 
 
 @dataclass
@@ -89,6 +92,14 @@ class KerasToTorch(cst.CSTTransformer):
         self._drop_statement = False
         self._pending_append: cst.Call | None = None
         self._appends: dict[int, cst.BaseSmallStatement] = {}
+        self._seq_out: dict[str, LayerOut] = {}  # Sequential variables filled with .add
+        self._seq_next: dict[str, tuple[int, int]] = {}  # next (Keras, torch) index per variable
+        self.builders: set[str] = set()  # functions that build and return a model
+        self.functional_classes: dict[str, Any] = {}  # generated class -> its trace
+        self.trace_layouts: dict[str, Any] = {}  # variable -> TensorVal, for ops in traced code
+        self.inlined: dict[str, tuple[int, int]] = {}  # helper inlined into a builder -> its span
+        self.generated_findings: set[int] = set()  # findings about generated model classes
+        self._class_names: set[str] = set(analysis.classes) | set(analysis.functions)
 
     # ------------------------------------------------------------------ bookkeeping
     def _find(
@@ -168,6 +179,9 @@ class KerasToTorch(cst.CSTTransformer):
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> Any:
         self._method.pop()
         cls = self._classes[-1] if self._classes else None
+        info = self.analysis.functions.get(original_node.name.value)
+        if cls is None and not self._method and info is not None and info.is_builder:
+            return self._functional(original_node, updated_node, info)
         if cls is None or cls.name not in self.analysis.classes:
             return updated_node
         name = original_node.name.value
@@ -206,6 +220,50 @@ class KerasToTorch(cst.CSTTransformer):
     def _in_call_method(self) -> bool:
         return bool(self._method) and self._method[-1] == "call" and bool(self._classes)
 
+    def _functional(self, original: cst.FunctionDef, updated: cst.FunctionDef, info: Any) -> Any:
+        from migrator.engine.tf2torch.functional import generate
+        from migrator.engine.tf2torch.trace import TraceError
+
+        start, end = self.positions.spans.get(id(original), (0, 0))
+        before = len(self.findings)
+        try:
+            gen = generate(self, original, info, self._class_names)
+        except TraceError as err:
+            del self.findings[before:]
+            self._find(err.node, Severity.UNSUPPORTED, "functional model", err.reason)
+            return updated
+        fresh = self.findings[before:]
+        self.generated_findings.update(id(f) for f in fresh)
+        self.findings = [f for f in self.findings[:before] if not start <= f.line <= end] + fresh
+        for name in gen.helpers:
+            self.inlined[name] = (0, 0)
+        self._find(original, Severity.MIGRATED, "functional model", f"{info.name} builds an nn.Module class")
+        return cst.FlattenSentinel(gen.statements)
+
+    def build_layer(self, original: cst.Call, call: cst.Call) -> LayerOut | None:
+        """Rewrite one layer constructor (for generated code: ``call`` has the call site's values)."""
+        rule = self.analysis.rule_for(call.func)
+        if rule is None or rule.kind is not RuleKind.LAYER:
+            return None
+        return self._layer(rule, original, call)
+
+    def record_layer(self, owner: str, keras_path: str, torch_path: str, out: LayerOut) -> None:
+        self._record(owner, keras_path, torch_path, out)
+
+    def emit_plain_call(self, name: str, args: Sequence[cst.Arg]) -> cst.Call:
+        from migrator.engine.emitter import commas
+
+        return cst.Call(cst.Name(name), commas(args))
+
+    def rewrite_op(self, original: cst.Call, node: cst.Call) -> cst.BaseExpression:
+        """An op in traced code: operands are variables whose layouts the trace knows."""
+        rule = self.analysis.rule_for(node.func)
+        if rule is None or rule.kind is not RuleKind.FUNCTION:
+            api = canonical(self.imports.resolve(node.func)) or code_of(node.func)
+            self._find(original, Severity.UNSUPPORTED, api, "no tf2torch rule for this API yet")
+            return node
+        return self._op(rule, original, node, traced=True)
+
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> Any:
         if updated_node.value == "training" and self._in_call_method():
             return cst.Attribute(value=cst.Name("self"), attr=cst.Name("training"))
@@ -223,21 +281,46 @@ class KerasToTorch(cst.CSTTransformer):
                     and t.target.value.value == "self"
                 ):
                     cls.attrs[t.target.attr.value] = out
-                    self._record(cls.name, t.target.attr.value, out, original_node.value)
+                    self._record(cls.name, t.target.attr.value, t.target.attr.value, out)
         for t in original_node.targets:
             if (
                 isinstance(t.target, cst.Name)
                 and self.analysis.rule_for_value(original_node.value) == "sequential"
             ):
                 self._seq_vars.add(t.target.value)
+                if out is not None:
+                    self._seq_out[t.target.value] = out
+                    if not self._method:  # a module-level model: its owner is the variable
+                        self._record(t.target.value, "", "", out)
         return updated_node
 
-    def _record(self, owner: str, path: str, out: LayerOut, node: cst.CSTNode) -> None:
-        if out.rule is None or out.transform is None:
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> Any:
+        """A builder function returning a Sequential owns its layers (``--model build_model()``)."""
+        if self._classes or not self._method or original_node.value is None:
+            return updated_node
+        value = original_node.value
+        out = self._by_original.get(id(value))
+        if out is None and isinstance(value, cst.Name):
+            out = self._seq_out.get(value.value)
+        if out is not None and out.children:
+            self._record(self._method[-1], "", "", out)
+            self.builders.add(self._method[-1])
+        return updated_node
+
+    def _record(self, owner: str, keras_path: str, torch_path: str, out: LayerOut) -> None:
+        """Record which Keras layer became which torch module, and the weight transform."""
+        for t, k, child in out.children:
+            self._record(
+                owner,
+                f"{keras_path}.{k}" if keras_path else k,
+                f"{torch_path}.{t}" if torch_path else t,
+                child,
+            )
+        if out.children or out.rule is None or out.transform is None:
             return
-        line, _ = self.positions.position(node)
+        target = f"{torch_path}.{out.suffix}" if out.suffix else torch_path
         self.records.append(
-            LayerRecord(owner, path, code_of(out.expr).split("(")[0], out.rule.id, out.transform, line)
+            LayerRecord(owner, keras_path, target, out.rule.id, out.transform, out.line, dict(out.extra))
         )
 
     # ------------------------------------------------------------------ expressions
@@ -391,6 +474,12 @@ class KerasToTorch(cst.CSTTransformer):
         assert isinstance(func, cst.Attribute)
         new = updated.with_changes(func=func.with_changes(attr=cst.Name("append")))
         out = self._by_original.get(id(value))
+        var = func.value.value if isinstance(func.value, cst.Name) else ""
+        seq = self._seq_out.get(var)
+        if seq is not None and out is not None:
+            k, t = self._seq_next.get(var, (0, 0))
+            seq.children.append((str(t), str(k), out))
+            self._seq_next[var] = (k + 1, t + (2 if out.activation is not None else 1))
         if out is not None and out.activation is not None:
             act = activation_module(self.emit, out.activation, out.act_dim)
             self._pending_append = new.with_changes(args=[cst.Arg(act)])
@@ -448,6 +537,8 @@ class KerasToTorch(cst.CSTTransformer):
                 return None
             result.activation = result.activation or activation
             result.act_dim = self._dim_of_last(shape, perm)
+            result.line = line
+            result.extra.update(self._context(rule, bound, original))
             self._find(
                 original,
                 Severity.MIGRATED,
@@ -495,7 +586,30 @@ class KerasToTorch(cst.CSTTransformer):
         if id(original) in self.ann.after_flatten and transform == "linear":
             transform = "linear_after_flatten"
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {target}", rule.id)
-        return LayerOut(expr, activation, self._dim_of_last(shape, perm), rule, transform)
+        out = LayerOut(expr, activation, self._dim_of_last(shape, perm), rule, transform, line=line)
+        out.extra.update(self._context(rule, bound, original))
+        return out
+
+    def _context(
+        self, rule: Rule, bound: dict[str, cst.BaseExpression], original: cst.Call
+    ) -> dict[str, Any]:
+        """What the weight transform needs beyond the weights (verify reads it from the record)."""
+        extra: dict[str, Any] = {}
+        for flag in ("use_bias", "center", "scale"):
+            if flag in bound:
+                v = literal(bound[flag])
+                if isinstance(v, bool) and not v:
+                    extra[flag] = False
+        flat = self.ann.after_flatten.get(id(original))
+        if flat is not None:
+            dims = flat[1:]
+            if all(isinstance(d, int) for d in dims):
+                extra["flatten_shape_last"] = list(dims)
+        if "depth_multiplier" in bound:
+            v = literal(bound["depth_multiplier"])
+            if isinstance(v, int):
+                extra["depth_multiplier"] = v
+        return extra
 
     def _dim_of_last(self, shape: Shape | None, perm: tuple[int, ...] | None) -> int | None:
         if shape is None:
@@ -514,13 +628,18 @@ class KerasToTorch(cst.CSTTransformer):
         items = call.args[0].value if call.args and call.args[0].keyword is None else None
         orig_items = original.args[0].value if original.args and original.args[0].keyword is None else None
         elements: list[cst.BaseExpression] = []
+        children: list[tuple[str, str, LayerOut]] = []
+        keras_index = 0
         if isinstance(items, cst.List | cst.Tuple) and isinstance(orig_items, cst.List | cst.Tuple):
             for el, orig in zip(items.elements, orig_items.elements, strict=False):
                 ov = orig.value
                 if isinstance(ov, cst.Call) and canonical(self.imports.resolve(ov.func)) == "keras.Input":
                     continue
-                elements.append(el.value)
                 out = self._layers.get(id(el.value))
+                if out is not None:
+                    children.append((str(len(elements)), str(keras_index), out))
+                keras_index += 1
+                elements.append(el.value)
                 if out is not None and out.activation is not None:
                     elements.append(activation_module(self.emit, out.activation, out.act_dim))
         for a in call.args:
@@ -535,21 +654,26 @@ class KerasToTorch(cst.CSTTransformer):
         if len(elements) > 2:
             expr = _multiline(expr)
         self._find(original, Severity.MIGRATED, "keras.Sequential", "becomes nn.Sequential")
-        return LayerOut(expr, None, None, rule, None)
+        return LayerOut(expr, None, None, rule, None, children=children)
+
+    def _tensor_of(self, node: cst.BaseExpression, traced: bool) -> Any:
+        if traced:
+            return self.trace_layouts.get(node.value) if isinstance(node, cst.Name) else None
+        return self.ann.tensors.get(id(node))
 
     # ------------------------------------------------------------------ ops
-    def _op(self, rule: Rule, original: cst.Call, call: cst.Call) -> cst.BaseExpression:
+    def _op(self, rule: Rule, original: cst.Call, call: cst.Call, traced: bool = False) -> cst.BaseExpression:
         api = rule.match[0]
         bound, err = bind_arguments(rule, call, None)
         if err is not None or rule.unsupported is not None:
             self._find(original, Severity.UNSUPPORTED, api, err or rule.unsupported or "", rule.id)
             return call
-        obound, _ = bind_arguments(rule, original, None)
+        obound = bound if traced else bind_arguments(rule, original, None)[0]
         layouts: dict[str, Layout | None] = {}
         for k, v in obound.items():
-            t = self.ann.tensors.get(id(v))
+            t = self._tensor_of(v, traced)
             if t is None and isinstance(v, cst.List | cst.Tuple) and v.elements:
-                t = self.ann.tensors.get(id(v.elements[0].value))
+                t = self._tensor_of(v.elements[0].value, traced)
             if t is not None and t.cell.perm is not None:
                 layouts[k] = Layout(t.cell.perm)
         line, _ = self.positions.position(original)

@@ -58,6 +58,9 @@ class LayerVal:
     children: list[LayerVal] = field(default_factory=list)  # Sequential
     user_class: str | None = None  # an instance of a Keras class defined in this file
     user_args: tuple[cst.Arg, ...] = ()
+    output: TensorVal | None = None  # Sequential: the tensor after its last layer
+    attr: str = ""  # functional builders: the attribute (Keras layer name) it becomes
+    subst: dict[str, str] = field(default_factory=dict)  # helper parameter -> code at the call site
 
 
 @dataclass
@@ -68,6 +71,13 @@ class TupleVal:
 @dataclass
 class DimVal:
     dim: Dim
+
+
+@dataclass
+class ConstVal:
+    """A literal that is not a size (a bool, a string), e.g. a helper's ``activation=True``."""
+
+    value: object
 
 
 @dataclass
@@ -86,7 +96,7 @@ class SeqBuilder:
     current: TensorVal | None
 
 
-Val = TensorVal | LayerVal | TupleVal | DimVal | ModelVal | SeqBuilder | None
+Val = TensorVal | LayerVal | TupleVal | DimVal | ConstVal | ModelVal | SeqBuilder | None
 
 
 def permute_between(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[int, ...]:
