@@ -33,8 +33,6 @@ PREAMBLE = "import keras\nfrom keras import layers\n\n"
 INCOMPLETE = frozenset(
     {
         "attention_pool_ops",
-        "gru_seq",
-        "lstm_classifier",
         "subclassed_cnn",
     }
 )
@@ -133,7 +131,7 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     ok.write_text((FIXTURES / "mlp_sequential" / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
     assert runner.invoke(main, ["tf2torch", str(ok), "-q"]).exit_code == 0
     part = tmp_path / "part.py"
-    part.write_text((FIXTURES / "gru_seq" / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
+    part.write_text((FIXTURES / "attention_pool_ops" / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
     assert runner.invoke(main, ["tf2torch", str(part), "-q"]).exit_code == 1
     bad = tmp_path / "bad.py"
     bad.write_text("import keras\ndef f(:\n", encoding="utf-8")
@@ -166,20 +164,20 @@ def test_migrated_model_runs_under_torch(tmp_path: Path, name: str) -> None:
     module = _load(out, f"_tf2torch_{name}")
     model = evaluate(meta["model"], vars(module))
     model.eval()
-    shape = list(meta["input_shape"])
-    if len(shape) >= 3 and meta["input_dtype"] == "float32":
-        shape = [shape[0], shape[-1], *shape[1:-1]]  # NHWC -> NCHW
+    # the record says how each side lays out the input and the output
+    result = migrate_source((d / "input.py").read_text(encoding="utf-8"), Direction.TF2TORCH, _RULES)
+    classes = {c.name: c for c in result.record.classes}
+    owner = classes.get(type(model).__name__) or classes.get(meta["model"].split("(", 1)[0])
+    assert owner is not None and owner.outputs, "the record names the model's input and output layouts"
+    keras_in = list(meta["input_shape"])
+    in_perm = owner.inputs[0].perm if owner.inputs and owner.inputs[0].perm else tuple(range(len(keras_in)))
+    shape = [keras_in[k] for k in in_perm]
     if meta["input_dtype"] == "float32":
         x = torch.randn(*shape)
     else:
         x = torch.randint(0, meta["input_high"], shape)
     with torch.no_grad():
         y = model(x)
-    # the record says how the torch output is laid out relative to Keras's
-    result = migrate_source((d / "input.py").read_text(encoding="utf-8"), Direction.TF2TORCH, _RULES)
-    classes = {c.name: c for c in result.record.classes}
-    owner = classes.get(type(model).__name__) or classes.get(meta["model"].split("(", 1)[0])
-    assert owner is not None and owner.outputs, "the record names the model's output layout"
     perm = owner.outputs[0].perm or tuple(range(y.dim()))
     keras_shape = [0] * y.dim()
     for torch_axis, keras_axis in enumerate(perm):

@@ -765,6 +765,8 @@ def test_registry_is_read_only_and_complete() -> None:
         "embedding",
         "gru",
         "lstm",
+        "bidirectional_lstm",
+        "bidirectional_gru",
         "separable_conv2d",
         "prelu",
     }

@@ -537,6 +537,26 @@ def test_lstm(seed: int, n: int, t: int, f: int, h: int, bias: bool) -> None:
     assert_close(run_torch(module, x), run_keras(layer, x))
 
 
+@pytest.mark.frameworks
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@FEW
+@given(seed=seeds, n=batches, t=st.integers(1, 5), f=st.integers(1, 5), h=st.integers(1, 5))
+def test_bidirectional(kind: str, seed: int, n: int, t: int, f: int, h: int) -> None:
+    rng = np.random.default_rng(seed)
+    inner = (
+        keras.layers.LSTM(h, return_sequences=True)
+        if kind == "lstm"
+        else keras.layers.GRU(h, return_sequences=True)
+    )
+    layer = keras.layers.Bidirectional(inner)
+    weights = build_random(layer, (n, t, f), rng)
+    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    module = cls(f, h, batch_first=True, bidirectional=True)
+    load(f"bidirectional_{kind}", weights, module)
+    x = randn(rng, n, t, f)
+    assert_close(run_torch(module, x), run_keras(layer, x))
+
+
 # ------------------------------------------------------------------ embedding / prelu
 
 
@@ -708,6 +728,20 @@ def _recurrent_states(gates: int, zero_hh_bias: bool) -> Builder:
     return build
 
 
+def _bidirectional_states(gates: int, zero_hh_bias: bool) -> Builder:
+    single = _recurrent_states(gates, zero_hh_bias)
+
+    def build(rng: np.random.Generator) -> list[StateCase]:
+        out: list[StateCase] = []
+        for (fwd, ctx), (bwd, _) in zip(single(rng), single(rng), strict=True):
+            # both directions share the input and hidden sizes
+            bwd = {k: _w(rng, *v.shape) if v.any() else v for k, v in fwd.items()}
+            out.append(({**fwd, **{f"{k}_reverse": v for k, v in bwd.items()}}, ctx))
+        return out
+
+    return build
+
+
 def _embedding_states(rng: np.random.Generator) -> list[StateCase]:
     return [({"weight": _w(rng, _size(rng, 2, 9), _size(rng))}, TransformContext())]
 
@@ -744,6 +778,8 @@ BUILDERS: dict[str, Builder] = {
     "layernorm": _layernorm_states,
     "gru": _recurrent_states(3, zero_hh_bias=False),
     "lstm": _recurrent_states(4, zero_hh_bias=True),
+    "bidirectional_gru": _bidirectional_states(3, zero_hh_bias=False),
+    "bidirectional_lstm": _bidirectional_states(4, zero_hh_bias=True),
     "embedding": _embedding_states,
     "separable_conv2d": _separable_states,
     "prelu": _prelu_states,

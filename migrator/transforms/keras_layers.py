@@ -451,6 +451,59 @@ def upsample(
     return _out(tools.call("torch.nn.Upsample", out), site, "identity")
 
 
+def rnn(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """LSTM/GRU: nn.LSTM/nn.GRU(input_size, units, batch_first=True); what the layer returns
+    (return_sequences, return_state) is rebuilt where it is called."""
+    from migrator.engine.tf2torch.recurrent import RnnInfo
+
+    rule = site.rule
+    args = LayerArgs(site.bound)
+    in_f = shape[-1] if shape else None
+    if in_f is None:
+        return "the input feature size could not be inferred (torch has no Lazy LSTM/GRU)"
+    seq, state = args.value("return_sequences", False), args.value("return_state", False)
+    if not isinstance(seq, bool) or not isinstance(state, bool):
+        return "return_sequences and return_state must be literals"
+    rest = _rest(tools, site, ("units",))
+    if isinstance(rest, str):
+        return rest
+    out = [kwarg("input_size", dim_node(in_f)), kwarg("hidden_size", site.bound["units"]), *rest]
+    out.append(kwarg("batch_first", cst.Name("True")))
+    assert rule.emit is not None
+    result = _out(
+        tools.call(rule.emit, order_positional(out, ("input_size", "hidden_size"))), site, rule.weights
+    )
+    result.rnn = RnnInfo("lstm" if rule.weights == "lstm" else "gru", seq, state)
+    return result
+
+
+def bidirectional(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Bidirectional(LSTM/GRU): the wrapped module with bidirectional=True."""
+    from dataclasses import replace
+
+    inner_node = site.bound.get("layer")
+    inner = tools.layer_of(inner_node) if inner_node is not None else None
+    if inner is None and isinstance(inner_node, cst.Call):  # generated code: build the wrapped layer
+        tools.ann.layer_input[id(inner_node)] = shape
+        inner = tools.build_layer(inner_node, inner_node)
+    if inner is None or inner.rnn is None or not isinstance(inner.expr, cst.Call):
+        return "only a wrapped LSTM or GRU is supported"
+    rest = _rest(tools, site, ("layer",))
+    if isinstance(rest, str):
+        return rest
+    expr = inner.expr.with_changes(args=[*inner.expr.args, kwarg("bidirectional", cst.Name("True"))])
+    from migrator.engine.emitter import commas
+
+    expr = expr.with_changes(args=commas(expr.args))
+    result = _out(expr, site, f"bidirectional_{inner.rnn.kind}")
+    result.rnn = replace(inner.rnn, bidirectional=True)
+    return result
+
+
 def sequential(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
@@ -470,5 +523,7 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_separable_conv": separable_conv,
         "keras_zero_pad": zero_pad,
         "keras_upsample": upsample,
+        "keras_rnn": rnn,
+        "keras_bidirectional": bidirectional,
     }
 )

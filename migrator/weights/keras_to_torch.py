@@ -308,6 +308,23 @@ def _lstm(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
     return {**state, "bias_ih_l0": _copy(bias), "bias_hh_l0": np.zeros_like(bias)}
 
 
+def _make_bidirectional(name: str, single: KerasApplyFn) -> KerasApplyFn:
+    """keras Bidirectional: the forward layer's weights, then the backward layer's; torch keeps
+    the backward direction under ``*_l0_reverse``."""
+
+    def apply(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+        if len(arrays) % 2:
+            raise TransformError(
+                name, f"expected the forward then the backward weights, got {len(arrays)} arrays"
+            )
+        half = len(arrays) // 2
+        forward = single(arrays[:half], ctx)
+        backward = single(arrays[half:], ctx)
+        return {**forward, **{f"{k}_reverse": v for k, v in backward.items()}}
+
+    return apply
+
+
 def _embedding(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
     name = "embedding"
     _expect_count(name, arrays, ("embeddings",), "an Embedding has one weight")
@@ -466,6 +483,36 @@ KERAS_TO_TORCH: Mapping[str, KerasWeightTransform] = types.MappingProxyType(
             max_arrays=1,
             produces=("weight",),
             apply=_embedding,
+        ),
+        "bidirectional_lstm": KerasWeightTransform(
+            name="bidirectional_lstm",
+            doc=(
+                "keras Bidirectional(LSTM) -> torch LSTM(bidirectional=True): the forward layer's "
+                "weights as in 'lstm' under *_l0, the backward layer's under *_l0_reverse."
+            ),
+            min_arrays=4,
+            max_arrays=6,
+            produces=tuple(
+                f"{k}{suffix}"
+                for suffix in ("", "_reverse")
+                for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+            ),
+            apply=_make_bidirectional("bidirectional_lstm", _lstm),
+        ),
+        "bidirectional_gru": KerasWeightTransform(
+            name="bidirectional_gru",
+            doc=(
+                "keras Bidirectional(GRU) -> torch GRU(bidirectional=True): the forward layer's "
+                "weights as in 'gru' under *_l0, the backward layer's under *_l0_reverse."
+            ),
+            min_arrays=4,
+            max_arrays=6,
+            produces=tuple(
+                f"{k}{suffix}"
+                for suffix in ("", "_reverse")
+                for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+            ),
+            apply=_make_bidirectional("bidirectional_gru", _gru),
         ),
         "lstm": KerasWeightTransform(
             name="lstm",

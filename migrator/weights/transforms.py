@@ -541,6 +541,23 @@ def _conv_transpose_transform(name: str, spatial_rank: int, keras_layer: str) ->
     )
 
 
+def _make_bidirectional(name: str, single: ApplyFn) -> ApplyFn:
+    """torch LSTM/GRU(bidirectional=True) -> keras Bidirectional: forward weights, then backward."""
+
+    def apply(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+        forward = {k: v for k, v in state.items() if not k.endswith("_reverse")}
+        backward = {k.removesuffix("_reverse"): v for k, v in state.items() if k.endswith("_reverse")}
+        if not backward:
+            raise TransformError(name, "no *_reverse weights: the torch module is not bidirectional")
+        return [*single(forward, ctx), *single(backward, ctx)]
+
+    return apply
+
+
+_BIDIRECTIONAL_KEYS = tuple(f"{k}_reverse" for k in ("weight_ih_l0", "weight_hh_l0"))
+_BIDIRECTIONAL_BIAS = tuple(f"{k}{s}" for s in ("", "_reverse") for k in ("bias_ih_l0", "bias_hh_l0"))
+
+
 TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
     {
         "identity": WeightTransform(
@@ -630,6 +647,28 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             optional=(),
             ignores=(),
             apply=_embedding,
+        ),
+        "bidirectional_lstm": WeightTransform(
+            name="bidirectional_lstm",
+            doc=(
+                "torch LSTM(bidirectional=True) -> keras Bidirectional(LSTM): the *_l0 weights as in "
+                "'lstm' for the forward layer, then the *_l0_reverse weights for the backward one."
+            ),
+            consumes=("weight_ih_l0", "weight_hh_l0", *_BIDIRECTIONAL_KEYS),
+            optional=_BIDIRECTIONAL_BIAS,
+            ignores=(),
+            apply=_make_bidirectional("bidirectional_lstm", _lstm),
+        ),
+        "bidirectional_gru": WeightTransform(
+            name="bidirectional_gru",
+            doc=(
+                "torch GRU(bidirectional=True) -> keras Bidirectional(GRU): the *_l0 weights as in "
+                "'gru' for the forward layer, then the *_l0_reverse weights for the backward one."
+            ),
+            consumes=("weight_ih_l0", "weight_hh_l0", *_BIDIRECTIONAL_KEYS),
+            optional=_BIDIRECTIONAL_BIAS,
+            ignores=(),
+            apply=_make_bidirectional("bidirectional_gru", _gru),
         ),
         "lstm": WeightTransform(
             name="lstm",

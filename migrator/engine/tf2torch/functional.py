@@ -20,6 +20,7 @@ from migrator.engine.emitter import code_of, int_node, kwarg
 from migrator.engine.layout import Layout
 from migrator.engine.tf2torch.analysis import FuncInfo, wants
 from migrator.engine.tf2torch.emit import activation_call
+from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
 from migrator.engine.tf2torch.trace import Step, Trace, TraceError, Tracer
 from migrator.engine.tf2torch.values import TensorVal, TupleVal, permute_between
 from migrator.engine.values import literal, parse_code
@@ -126,14 +127,20 @@ def generate(tx: KerasToTorch, fn: cst.FunctionDef, info: FuncInfo, taken: set[s
     body: list[cst.BaseStatement] = []
     seen_stmt: set[int] = set()
     for i, step in enumerate(trace.steps):
-        expr = _step_expr(tx, step, namer, cls, init)
+        expr, rnn = _step_expr(tx, step, namer, cls, init)
         out = trace.values.get(step.out)
         target = namer.assign(step.out, i)
+        after: list[str] = []
         if isinstance(out, TupleVal):
             names = [namer.assign(id(item), i) if item is not None else "_" for item in out.items]
             target_node: cst.BaseAssignTargetExpression = cst.Tuple(
                 [cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[]
             )
+            plan = state_unpacking(names, rnn) if rnn is not None else None
+            if rnn is not None and plan is None:
+                raise TraceError(step.node, "this return_state form is not supported yet")
+            if plan is not None:
+                target_node, after = plan
         else:
             target_node = cst.Name(target)
         leading: list[cst.EmptyLine] = []
@@ -153,6 +160,7 @@ def generate(tx: KerasToTorch, fn: cst.FunctionDef, info: FuncInfo, taken: set[s
                 trailing_whitespace=trailing,
             )
         )
+        body.extend(cst.parse_statement(line + "\n") for line in after)
     if body and isinstance(body[0], cst.SimpleStatementLine):
         first_lines = list(body[0].leading_lines)
         while first_lines and first_lines[0].comment is None:
@@ -248,7 +256,7 @@ def _converted(
 
 def _step_expr(
     tx: KerasToTorch, step: Step, namer: Namer, cls: str, init: list[cst.BaseStatement]
-) -> cst.BaseExpression:
+) -> tuple[cst.BaseExpression, RnnInfo | None]:
     values = namer.trace.values
     if step.kind in ("layer", "merge"):
         layer = step.layer
@@ -262,7 +270,7 @@ def _step_expr(
             have = t.cell.perm
             args.append(_converted(cst.Name(namer.var.get(v, "x")), have, want))
         if step.kind == "merge":
-            return _merge(tx, layer.rule.id, args, tensors, layer)
+            return _merge(tx, layer.rule.id, args, tensors, layer), None
         ctor = _substitute(layer.node, dict(step.subst), {})
         assert isinstance(ctor, cst.Call)
         first = tensors[0] if tensors else None
@@ -299,18 +307,20 @@ def _step_expr(
             ):
                 dim = Layout(res.cell.perm).axis(res.rank - 1)
             call = activation_call(tx.emit, out.activation, call, dim)
-        return call
+        if out.rnn is not None and not out.rnn.state:
+            call = output(tx.emit, call, out.rnn)
+        return call, out.rnn
     names = _operand_names(step, namer)
     node = _substitute(step.node, dict(step.subst), names)  # type: ignore[arg-type]
     if step.kind == "binary":
-        return node
+        return node, None
     # an op: rewrite it like one in call(), with the operands' layouts known
     for vid in step.operands.values():
         operand = values.get(vid)
         if isinstance(operand, TensorVal):
             tx.trace_layouts[namer.var.get(vid, "")] = operand
     assert isinstance(node, cst.Call) and isinstance(step.node, cst.Call)
-    return tx.rewrite_op(step.node, node)
+    return tx.rewrite_op(step.node, node), None
 
 
 def _merge(

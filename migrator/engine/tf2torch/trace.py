@@ -17,7 +17,16 @@ import libcst as cst
 from migrator.engine.emitter import code_of
 from migrator.engine.tf2torch.analysis import Analysis, FuncInfo, _elements, _params
 from migrator.engine.tf2torch.shapes import Dim, Shape
-from migrator.engine.tf2torch.values import ConstVal, DimVal, LayerVal, ModelVal, TensorVal, TupleVal, Val
+from migrator.engine.tf2torch.values import (
+    ConstVal,
+    DimVal,
+    LayerVal,
+    ModelVal,
+    SeqBuilder,
+    TensorVal,
+    TupleVal,
+    Val,
+)
 from migrator.engine.values import NOT_LITERAL, literal
 from migrator.rules.schema import Rule
 
@@ -102,6 +111,10 @@ class Tracer(Analysis):
         self._concrete = _param_defaults(self._fn.node)
         self._params = set(env)
         result = self._body(self._fn.node.body, env, {})
+        if isinstance(result, LayerVal) and result.output is not None and self._inputs:
+            result = ModelVal(self._inputs[0][1], result.output)  # a Sequential that needs a class
+        elif isinstance(result, SeqBuilder) and result.current is not None and self._inputs:
+            result = ModelVal(self._inputs[0][1], result.current)
         if not isinstance(result, ModelVal):
             raise TraceError(self._fn.node, "the builder does not return keras.Model(inputs, outputs)")
         outs = result.outputs.items if isinstance(result.outputs, TupleVal) else (result.outputs,)
@@ -299,6 +312,9 @@ class Tracer(Analysis):
 
     def _construct(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         layer = super()._construct(rule, node, env, attrs)
+        if rule.hook == "sequential" and self._depth == 0:
+            name = literal(_kwarg(node, "name"))
+            self._model_name = name if isinstance(name, str) else self._model_name
         if isinstance(layer, LayerVal):
             subst = dict(self._subst)
             if self._depth == 0:  # builder locals (``hidden = units * 2``) are spelled out
@@ -308,6 +324,30 @@ class Tracer(Analysis):
             layer.subst = subst
             layer.attr = self._attr_name(rule, node)
         return layer
+
+    def _seq_add(self, builder: SeqBuilder, added: Val, node: cst.BaseExpression) -> None:
+        """Each layer of a Sequential becomes a step of the generated forward."""
+        if isinstance(added, TensorVal) or not isinstance(added, LayerVal) or builder.current is None:
+            super()._seq_add(builder, added, node)
+            return
+        before = builder.current
+        super()._seq_add(builder, added, node)
+        after = builder.current
+        if isinstance(added, LayerVal) and after is not None:
+            step = Step(
+                "layer",
+                id(after),
+                [id(before)],
+                added.node,
+                self._stmt_now,
+                layer=added,
+                attr=added.attr,
+                in_shape=before.shape,
+                in_perm=before.cell.perm,
+                subst=added.subst,
+                operands={id(added.node): id(before)},
+            )
+            self._step(step, after)
 
     def _attr_name(self, rule: Rule, node: cst.Call) -> str:
         for a in node.args:
@@ -455,6 +495,13 @@ class Tracer(Analysis):
         lit = literal(arg)
         subst[param] = code_of(arg)
         return ConstVal(lit)
+
+
+def _kwarg(call: cst.Call, name: str) -> cst.BaseExpression:
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == name:
+            return a.value
+    return cst.Name("None")
 
 
 def _compare(op: cst.BaseCompOp, left: object, right: object) -> object:

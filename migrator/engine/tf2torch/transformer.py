@@ -33,6 +33,7 @@ from migrator.engine.tf2torch.emit import (
     dim_node,
     order_positional,
 )
+from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape
 from migrator.engine.tf2torch.values import identity, permute_between
 from migrator.engine.values import literal, parse_code
@@ -56,6 +57,7 @@ class LayerOut:
     extra: dict[str, Any] = field(default_factory=dict)  # transform context for verify
     children: list[tuple[str, str, LayerOut]] = field(default_factory=list)  # (torch, keras, layer)
     line: int = 0
+    rnn: RnnInfo | None = None  # recurrent layers: what the call site must take from the output
 
 
 @dataclass
@@ -91,7 +93,7 @@ class KerasToTorch(cst.CSTTransformer):
         self._seq_vars: set[str] = set()
         self._drop_statement = False
         self._pending_append: cst.Call | None = None
-        self._appends: dict[int, cst.BaseSmallStatement] = {}
+        self._appends: dict[int, list[cst.BaseSmallStatement]] = {}
         self._seq_out: dict[str, LayerOut] = {}  # Sequential variables filled with .add
         self._seq_next: dict[str, tuple[int, int]] = {}  # next (Keras, torch) index per variable
         self.builders: set[str] = set()  # functions that build and return a model
@@ -130,10 +132,8 @@ class KerasToTorch(cst.CSTTransformer):
         markers = self._markers.pop()
         expand: list[cst.BaseSmallStatement] = []
         for small in updated_node.body:
-            extra = self._appends.pop(id(small), None)
             expand.append(small)
-            if extra is not None:
-                expand.append(extra)
+            expand.extend(self._appends.pop(id(small), []))
         if not expand:
             return cst.RemovalSentinel.REMOVE
         present = {ln.comment.value for ln in updated_node.leading_lines if ln.comment is not None}
@@ -180,7 +180,12 @@ class KerasToTorch(cst.CSTTransformer):
         self._method.pop()
         cls = self._classes[-1] if self._classes else None
         info = self.analysis.functions.get(original_node.name.value)
-        if cls is None and not self._method and info is not None and info.is_builder:
+        if (
+            cls is None
+            and not self._method
+            and info is not None
+            and (info.is_builder or self._needs_class(info))
+        ):
             return self._functional(original_node, updated_node, info)
         if cls is None or cls.name not in self.analysis.classes:
             return updated_node
@@ -220,6 +225,23 @@ class KerasToTorch(cst.CSTTransformer):
     def _in_call_method(self) -> bool:
         return bool(self._method) and self._method[-1] == "call" and bool(self._classes)
 
+    def _needs_class(self, info: Any) -> bool:
+        """A builder returning a Sequential with a layer nn.Sequential cannot hold (a recurrent
+        layer returns a tuple in torch): it becomes a generated class like a functional model."""
+        found = {"sequential": False, "rnn": False}
+        analysis = self.analysis
+
+        class V(cst.CSTVisitor):
+            def visit_Call(inner, node: cst.Call) -> None:
+                rule = analysis.rule_for(node.func)
+                if rule is not None and rule.hook == "sequential":
+                    found["sequential"] = True
+                if rule is not None and rule.hook in ("keras_rnn", "keras_bidirectional"):
+                    found["rnn"] = True
+
+        info.node.visit(V())
+        return found["sequential"] and found["rnn"]
+
     def _functional(self, original: cst.FunctionDef, updated: cst.FunctionDef, info: Any) -> Any:
         from migrator.engine.tf2torch.functional import generate
         from migrator.engine.tf2torch.trace import TraceError
@@ -239,6 +261,10 @@ class KerasToTorch(cst.CSTTransformer):
             self.inlined[name] = (0, 0)
         self._find(original, Severity.MIGRATED, "functional model", f"{info.name} builds an nn.Module class")
         return cst.FlattenSentinel(gen.statements)
+
+    def layer_of(self, expr: cst.BaseExpression) -> LayerOut | None:
+        """The rewritten layer an (already rewritten) expression stands for."""
+        return self._layers.get(id(expr))
 
     def build_layer(self, original: cst.Call, call: cst.Call) -> LayerOut | None:
         """Rewrite one layer constructor (for generated code: ``call`` has the call site's values)."""
@@ -270,6 +296,7 @@ class KerasToTorch(cst.CSTTransformer):
         return self._converted(original_node, updated_node)
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> Any:
+        updated_node = self._state_assign(original_node, updated_node)
         cls = self._classes[-1] if self._classes else None
         value = updated_node.value
         out = self._layers.get(id(value))
@@ -293,6 +320,30 @@ class KerasToTorch(cst.CSTTransformer):
                     if not self._method:  # a module-level model: its owner is the variable
                         self._record(t.target.value, "", "", out)
         return updated_node
+
+    def _state_assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        """``seq, h = self.gru(x)`` (return_state=True): torch returns (seq, h_n)."""
+        value = original.value
+        if not isinstance(value, cst.Call) or len(original.targets) != 1:
+            return updated
+        layer = self._applied_layer(value)
+        if layer is None or layer.rnn is None or not layer.rnn.state:
+            return updated
+        target = original.targets[0].target
+        elements = list(target.elements) if isinstance(target, cst.Tuple) else []
+        names = [e.value.value for e in elements if isinstance(e.value, cst.Name)]
+        if len(names) != len(elements):
+            names = []
+        plan = state_unpacking(names, layer.rnn)
+        if plan is None:
+            self._find(
+                value, Severity.UNSUPPORTED, "return_state", "unpack the outputs into names (out, h[, c])"
+            )
+            return updated
+        new_target, lines = plan
+        new = updated.with_changes(targets=[updated.targets[0].with_changes(target=new_target)])
+        self._appends[id(new)] = [_small(line) for line in lines]
+        return new
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> Any:
         """A builder function returning a Sequential owns its layers (``--model build_model()``)."""
@@ -437,6 +488,8 @@ class KerasToTorch(cst.CSTTransformer):
             if layer.activation is not None:
                 dim = self._act_dim(original_node, layer)
                 new = activation_call(self.emit, layer.activation, new, dim)
+            if layer.rnn is not None and not layer.rnn.state:
+                new = output(self.emit, new, layer.rnn)
             return self._converted(original_node, new)
         return self._converted(original_node, updated_node)
 
@@ -492,7 +545,7 @@ class KerasToTorch(cst.CSTTransformer):
         pending = self._pending_append
         if pending is not None:
             self._pending_append = None
-            self._appends[id(updated_node)] = cst.Expr(pending)
+            self._appends[id(updated_node)] = [cst.Expr(pending)]
         return updated_node
 
     # ------------------------------------------------------------------ layers
@@ -696,6 +749,12 @@ class KerasToTorch(cst.CSTTransformer):
         assert rule.emit is not None
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {rule.emit}", rule.id)
         return self.call(rule.emit, mapped.args)
+
+
+def _small(line: str) -> cst.BaseSmallStatement:
+    stmt = cst.parse_statement(line + "\n")
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    return stmt.body[0]
 
 
 def _comma() -> cst.Comma:
