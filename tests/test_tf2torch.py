@@ -30,12 +30,7 @@ UPDATE = os.environ.get("FWMIGRATE_UPDATE_SNAPSHOTS") == "1"
 PREAMBLE = "import keras\nfrom keras import layers\n\n"
 # Fixtures that use constructs the tf2torch rules do not cover yet (functional models, recurrent
 # layers, ...): they migrate with markers and exit 1.
-INCOMPLETE = frozenset(
-    {
-        "attention_pool_ops",
-        "subclassed_cnn",
-    }
-)
+INCOMPLETE: frozenset[str] = frozenset()
 
 _RULES = load_rules(Direction.TF2TORCH)
 CASES = [
@@ -131,8 +126,17 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     ok.write_text((FIXTURES / "mlp_sequential" / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
     assert runner.invoke(main, ["tf2torch", str(ok), "-q"]).exit_code == 0
     part = tmp_path / "part.py"
-    part.write_text((FIXTURES / "attention_pool_ops" / "input.py").read_text(encoding="utf-8"), encoding="utf-8")
-    assert runner.invoke(main, ["tf2torch", str(part), "-q"]).exit_code == 1
+    part.write_text(
+        "import keras\n\n"
+        "model = keras.Sequential([keras.Input(shape=(4, 4, 4, 1)), keras.layers.Conv3D(2, 3)])\n",
+        encoding="utf-8",
+    )
+    res = runner.invoke(main, ["tf2torch", str(part)])
+    assert res.exit_code == 1
+    assert "part.py:3" in res.output and "unsupported" in res.output
+    assert "# fwmigrate: unsupported: keras.layers.Conv3D" in (tmp_path / "part_torch.py").read_text(
+        encoding="utf-8"
+    )
     bad = tmp_path / "bad.py"
     bad.write_text("import keras\ndef f(:\n", encoding="utf-8")
     res = runner.invoke(main, ["tf2torch", str(bad)])

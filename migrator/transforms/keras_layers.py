@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from migrator.engine.emitter import code_of, int_node, kwarg, tuple_node
+from migrator.engine.emitter import code_of, commas, int_node, kwarg, tuple_node
 from migrator.engine.layout import Layout
 from migrator.engine.site import CallSite
 from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
@@ -51,8 +51,13 @@ def conv(
     s = args.ints("strides", n, 1)
     d = args.ints("dilation_rate", n, 1)
     padding = args.string("padding", "valid")
-    if k is None or s is None or d is None or padding is None:
-        return "kernel_size, strides, dilation_rate and padding must be literals"
+    if k is None or d is None or padding is None:
+        return "kernel_size, dilation_rate and padding must be literals"
+    same_class = False  # TF 'same' padding computed per input by a small subclass in the output
+    if s is None:  # strides given by a parameter: the padding depends on its value
+        if padding == "same":
+            same_class = True
+        s = (2,) * n  # not 1: emit stride= below
     in_ch = shape[-1] if shape else None
     out: list[cst.Arg] = []
     if in_ch is not None:
@@ -77,15 +82,21 @@ def conv(
     elif groups != 1:
         out.append(kwarg("groups", site.bound["groups"]))
     pad_module: cst.BaseExpression | None = None
-    if padding == "same":
+    if same_class:
+        pass
+    elif padding == "same":
         if all(v == 1 for v in s):
             out.append(kwarg("padding", cst.SimpleString('"same"')))
         else:
             spatial = shape[1:-1] if shape else None
             if spatial is None or not all(isinstance(x, int) for x in spatial):
-                return "'same' padding at stride > 1 depends on the input size, which could not be inferred"
-            pads = [same_padding(int(spatial[i]), k[i], s[i], d[i]) for i in range(n)]  # type: ignore[arg-type]
-            if all(a == b for a, b in pads):
+                same_class = True
+                pads = [(0, 0)]
+            else:
+                pads = [same_padding(int(spatial[i]), k[i], s[i], d[i]) for i in range(n)]  # type: ignore[arg-type]
+            if same_class:
+                pass
+            elif all(a == b for a, b in pads):
                 out.append(
                     kwarg(
                         "padding",
@@ -131,6 +142,19 @@ def conv(
             rule.id,
         )
     assert target is not None
+    if same_class:
+        if in_ch is None or depthwise or n not in (1, 2):
+            return "TF 'same' padding here depends on the input size and a stride given by a parameter"
+        name = tools.support_class(f"Conv{n}dSame")
+        layer = cst.Call(cst.Name(name), commas(order_positional([*out, *rest], rule.signature)))
+        tools._find(
+            site.call,
+            Severity.MIGRATED,
+            rule.match[0],
+            f"'same' padding with a stride from a parameter: {name} (defined in the output) pads as TF does",
+            rule.id,
+        )
+        return _out(layer, site, rule.weights)
     layer = tools.call(target, order_positional([*out, *rest], rule.signature))
     if pad_module is not None:
         return _out(

@@ -375,6 +375,13 @@ class Analysis:
                     i = literal(idx.value)
                     if isinstance(i, int) and -len(base.items) <= i < len(base.items):
                         return base.items[i]
+            if isinstance(base, TensorVal) and base.shape is not None and len(node.slice) == 1:
+                idx = node.slice[0].slice
+                perm = base.cell.perm
+                plain = perm is None or perm == identity(len(perm))
+                if isinstance(idx, cst.Index) and isinstance(literal(idx.value), int) and plain:
+                    rest = base.shape[1:]
+                    return TensorVal(rest, LayoutCell(identity(len(rest))))
             return None
         if isinstance(node, cst.Call):
             return self._call(node, env, attrs)
@@ -613,6 +620,8 @@ class Analysis:
         if layer.user_class is not None:
             if self._record and call is not None:
                 self.ann.app_input[id(call)] = first.shape
+            if self._record:
+                self.ann.layer_input.setdefault(id(layer.node), first.shape)
             return self._user_apply(layer, inputs)
         rule = layer.rule
         if layer.children:
@@ -640,7 +649,8 @@ class Analysis:
             if first.flattened is not None and rule.weights == "linear":
                 self.ann.after_flatten[id(layer.node)] = first.flattened
             ch = first.shape[-1] if first.shape else None
-            if rule.infer and isinstance(ch, str) and IN_CHANNELS in ch:
+            weighted = bool(rule.infer) or rule.weights not in (None, "identity")
+            if weighted and isinstance(ch, str) and IN_CHANNELS in ch:
                 self.ann.needs_in.add(self._scope)
         fn = SHAPES.get(rule.shape or "same")
         out_shape = fn(layer.args, [t.shape for t, _ in inputs]) if fn is not None else first.shape
@@ -714,7 +724,11 @@ class Analysis:
         if not tensors:
             return None
         first = tensors[0][0]
-        if len(tensors) > 1:
+        if rule.contract is Contract.LAST_DIM:
+            # layout-sensitive ops (reshape, transpose, matmul) run in Keras's own axis order
+            for t, n in tensors:
+                self._feed(t, n, identity(t.rank) if t.rank is not None else None)
+        elif len(tensors) > 1:
             self._unify(first, tensors[1:])
         args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
         if rule.shape is None:
@@ -727,6 +741,9 @@ class Analysis:
 
     def _op_result(self, rule: Rule, first: TensorVal, out: Shape | None, args: LayerArgs) -> Val:
         perm = first.cell.perm
+        if rule.contract is Contract.LAST_DIM:
+            rank = len(out) if out is not None else None
+            return TensorVal(out, LayoutCell(identity(rank) if rank is not None else None))
         if rule.shape == "reduce" and perm is not None:
             axes = args.value("axis")
             keep = args.value("keepdims", False) is True

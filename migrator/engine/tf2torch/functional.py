@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from migrator.engine.emitter import code_of, int_node, kwarg
+from migrator.engine.emitter import code_of, commas, int_node, kwarg
 from migrator.engine.layout import Layout
 from migrator.engine.tf2torch.analysis import FuncInfo, wants
-from migrator.engine.tf2torch.emit import activation_call
+from migrator.engine.tf2torch.emit import activation_call, dim_node
 from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
 from migrator.engine.tf2torch.trace import Step, Trace, TraceError, Tracer
-from migrator.engine.tf2torch.values import TensorVal, TupleVal, permute_between
+from migrator.engine.tf2torch.values import LayerVal, TensorVal, TupleVal, permute_between
 from migrator.engine.values import literal, parse_code
 from migrator.types import LayerRecord, Severity
 
@@ -271,6 +271,8 @@ def _step_expr(
             args.append(_converted(cst.Name(namer.var.get(v, "x")), have, want))
         if step.kind == "merge":
             return _merge(tx, layer.rule.id, args, tensors, layer), None
+        if layer.user_class is not None:
+            return _user_layer(tx, step, layer, args, cls, init), None
         ctor = _substitute(layer.node, dict(step.subst), {})
         assert isinstance(ctor, cst.Call)
         first = tensors[0] if tensors else None
@@ -321,6 +323,31 @@ def _step_expr(
             tx.trace_layouts[namer.var.get(vid, "")] = operand
     assert isinstance(node, cst.Call) and isinstance(step.node, cst.Call)
     return tx.rewrite_op(step.node, node), None
+
+
+def _user_layer(
+    tx: KerasToTorch,
+    step: Step,
+    layer: LayerVal,
+    args: Sequence[cst.BaseExpression],
+    cls: str,
+    init: list[cst.BaseStatement],
+) -> cst.BaseExpression:
+    """An instance of a layer class defined in the file: built in __init__, called in forward
+    (with the input channels first when the migrated class needs them)."""
+    ctor = _substitute(layer.node, dict(step.subst), {})
+    assert isinstance(ctor, cst.Call) and layer.user_class is not None
+    if layer.user_class in tx.ann.needs_in:
+        channels = step.in_shape[-1] if step.in_shape else None
+        if channels is None:
+            raise TraceError(layer.node, f"the input channels of {layer.user_class} could not be inferred")
+        ctor = ctor.with_changes(args=commas([cst.Arg(dim_node(channels)), *ctor.args]))
+    target = cst.Attribute(cst.Name("self"), cst.Name(step.attr))
+    init.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], ctor)]))
+    tx.records.append(
+        LayerRecord(cls, step.attr, step.attr, "<user class>", "identity", 0, {"class": layer.user_class})
+    )
+    return cst.Call(target, [cst.Arg(a) for a in args])
 
 
 def _merge(

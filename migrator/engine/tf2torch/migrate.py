@@ -13,6 +13,7 @@ from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
+from migrator.engine.tf2torch.support import NEEDS
 from migrator.engine.tf2torch.transformer import KerasToTorch
 from migrator.engine.tf2torch.values import LayerVal, SeqBuilder, TensorVal
 from migrator.engine.values import literal
@@ -48,7 +49,12 @@ def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin
     transformer = KerasToTorch(rules, imports, emitter, analysis, tracker)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _drop_inlined_helpers(new, module, transformer, tracker)
+    support = {n for n in transformer.support if re.search(rf"\b{n}\(", new.code)}
+    for name in support:
+        for qualified in NEEDS[name]:
+            emitter.name(qualified)  # the imports the snippet needs
     new = _rewrite_imports(new, emitter.import_lines())
+    new = _add_support(new, support)
     classes = []
     for name in [*analysis.classes, *sorted(transformer.builders)]:
         ins = tuple(TensorLayout(p, t.cell.perm) for p, t in annotations.inputs.get(name, []))
@@ -179,6 +185,26 @@ def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:
         stmts[0] = first.with_changes(leading_lines=leading)
     new_body[insert_at:insert_at] = stmts
     return module.with_changes(body=new_body)
+
+
+def _add_support(module: cst.Module, names: set[str]) -> cst.Module:
+    """Put the helper classes the output uses after the import block."""
+    if not names:
+        return module
+    from migrator.engine.tf2torch.support import SUPPORT
+
+    body = list(module.body)
+    at = 0
+    for i, stmt in enumerate(body):
+        if _is_import_line(stmt):
+            at = i + 1
+    code = "".join(SUPPORT[n] for n in sorted(names))
+    new = cst.parse_module(code).body
+    first = new[0]
+    if isinstance(first, cst.ClassDef):
+        new = [first.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]), *new[1:]]
+    body[at:at] = new
+    return module.with_changes(body=body)
 
 
 def _is_import_line(stmt: cst.CSTNode) -> bool:

@@ -109,6 +109,13 @@ class LayerArgs:
             return self.resolve(node)
         return code_of(node)
 
+    def dim_of(self, node: cst.BaseExpression) -> Dim:
+        """A size given as an expression (an element of a shape tuple)."""
+        v = literal(node)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        return self.resolve(node) if self.resolve is not None else code_of(node)
+
     def ints(self, name: str, n: int, default: int | tuple[int, ...] | None) -> tuple[int, ...] | None:
         """An int-or-tuple argument (kernel_size, strides) as ``n`` ints; None when not literal."""
         v = self.value(name, default)
@@ -349,6 +356,46 @@ def _reduce(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
     return tuple(d for i, d in enumerate(s) if i not in gone)
 
 
+def _reshape_op(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
+    s = _first(inputs)
+    node = args.bound.get("new_shape")
+    if s is None or not isinstance(node, cst.Tuple | cst.List):
+        return None
+    dims: list[Dim] = []
+    for el in node.elements:
+        v = literal(el.value)
+        dims.append(v if isinstance(v, int) and v != -1 else (None if v == -1 else args.dim_of(el.value)))
+    if -1 in [literal(el.value) for el in node.elements]:
+        known = [d for d in dims if d is not None]
+        total = product(s[1:]) if s else None
+        if len(known) == len(dims) - 1 and all(isinstance(d, int) for d in known) and isinstance(total, int):
+            missing = total // math.prod(int(d) for d in known if isinstance(d, int)) if known else total
+            dims = [missing if d is None else d for d in dims]
+    return tuple(dims)
+
+
+def _transpose_op(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
+    s = _first(inputs)
+    axes = args.value("axes")
+    if s is None:
+        return None
+    if axes is None:
+        return tuple(reversed(s))
+    if not isinstance(axes, tuple | list) or len(axes) != len(s):
+        return None
+    return tuple(s[a] for a in axes)
+
+
+def _matmul(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
+    if len(inputs) < 2 or inputs[0] is None or inputs[1] is None:
+        return None
+    a, b = inputs[0], inputs[1]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    batch = a[:-2] if len(a) >= len(b) else b[:-2]
+    return (*batch, a[-2], b[-1])
+
+
 def _bidirectional(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | tuple[Shape, ...] | None:
     return None  # computed by the engine from the wrapped layer
 
@@ -374,5 +421,8 @@ SHAPES: Mapping[str, ShapeFn] = MappingProxyType(
         "reshape": _reshape,
         "bidirectional": _bidirectional,
         "reduce": _reduce,
+        "reshape_op": _reshape_op,
+        "transpose_op": _transpose_op,
+        "matmul": _matmul,
     }
 )

@@ -102,6 +102,7 @@ class Tracer(Analysis):
         self._node_values: dict[int, TensorVal] = {}
         self._locals: list[cst.BaseStatement] = []
         self.helpers_used: set[str] = set()
+        self._inside_user = 0
 
     # ------------------------------------------------------------------ entry
     def trace(self) -> Trace:
@@ -137,7 +138,7 @@ class Tracer(Analysis):
         result: Val = None
         stmts = block.body if isinstance(block, cst.IndentedBlock) else [block]
         for s in stmts:
-            if self._depth == 0:
+            if self._depth == 0 and not self._inside_user:
                 self._stmt_now = s
             smalls = s.body if isinstance(s, cst.SimpleStatementLine | cst.SimpleStatementSuite) else [s]
             for small in smalls:
@@ -301,7 +302,11 @@ class Tracer(Analysis):
                     v = literal(a.value)
                     self._model_name = v if isinstance(v, str) else None
             return out
-        return super()._call(node, env, attrs)
+        out = super()._call(node, env, attrs)
+        if isinstance(out, LayerVal) and out.user_class is not None and not out.attr:
+            out.attr = self._attr_name_for(out.user_class, node)
+            out.subst = dict(self._subst)
+        return out
 
     def _input(self, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         t = super()._input(node, env, attrs)
@@ -350,12 +355,15 @@ class Tracer(Analysis):
             self._step(step, after)
 
     def _attr_name(self, rule: Rule, node: cst.Call) -> str:
+        return self._attr_name_for(rule.match[0].rsplit(".", 1)[-1], node)
+
+    def _attr_name_for(self, cls: str, node: cst.Call) -> str:
+        """The name Keras gives the layer: its ``name=``, else the class in snake case, numbered."""
         for a in node.args:
             if a.keyword is not None and a.keyword.value == "name":
                 v = literal(a.value)
                 if isinstance(v, str) and v.isidentifier():
                     return v
-        cls = rule.match[0].rsplit(".", 1)[-1]
         base = keras_snake(cls)
         n = self._taken.get(base, 0)
         self._taken[base] = n + 1
@@ -421,7 +429,17 @@ class Tracer(Analysis):
             self._node_values[id(node)] = out
         return out
 
+    def _user_apply(self, layer: LayerVal, inputs: list[tuple[TensorVal, cst.BaseExpression | None]]) -> Val:
+        """A layer class of the file applied here: its inside is its own class, not part of the trace."""
+        self._inside_user += 1
+        try:
+            return super()._user_apply(layer, inputs)
+        finally:
+            self._inside_user -= 1
+
     def _step(self, step: Step, out: Val) -> None:
+        if self._inside_user:
+            return
         if not step.operands:
             step.operands = self._operands(step.node)
         step.inputs = list(step.operands.values())

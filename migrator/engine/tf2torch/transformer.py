@@ -101,6 +101,7 @@ class KerasToTorch(cst.CSTTransformer):
         self.trace_layouts: dict[str, Any] = {}  # variable -> TensorVal, for ops in traced code
         self.inlined: dict[str, tuple[int, int]] = {}  # helper inlined into a builder -> its span
         self.generated_findings: set[int] = set()  # findings about generated model classes
+        self.support: set[str] = set()  # helper classes the output defines (support.py)
         self._class_names: set[str] = set(analysis.classes) | set(analysis.functions)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -261,6 +262,11 @@ class KerasToTorch(cst.CSTTransformer):
             self.inlined[name] = (0, 0)
         self._find(original, Severity.MIGRATED, "functional model", f"{info.name} builds an nn.Module class")
         return cst.FlattenSentinel(gen.statements)
+
+    def support_class(self, name: str) -> str:
+        """Use a helper class the output defines for itself (see support.py); returns its name."""
+        self.support.add(name)
+        return name
 
     def layer_of(self, expr: cst.BaseExpression) -> LayerOut | None:
         """The rewritten layer an (already rewritten) expression stands for."""
@@ -435,6 +441,12 @@ class KerasToTorch(cst.CSTTransformer):
             self._find(original_node, Severity.UNSUPPORTED, name, "no tf2torch rule for this API yet")
             return updated_node
         func = original_node.func
+        if (
+            isinstance(func, cst.Name)
+            and func.value in self.ann.needs_in
+            and func.value in self.analysis.classes
+        ):
+            return self._with_in_channels(original_node, updated_node, func.value)
         if isinstance(func, cst.Attribute):
             attr = func.attr.value
             if attr == "add" and isinstance(func.value, cst.Name) and func.value.value in self._seq_vars:
@@ -492,6 +504,18 @@ class KerasToTorch(cst.CSTTransformer):
                 new = output(self.emit, new, layer.rnn)
             return self._converted(original_node, new)
         return self._converted(original_node, updated_node)
+
+    def _with_in_channels(self, original: cst.Call, call: cst.Call, cls: str) -> cst.BaseExpression:
+        """A layer class that now takes its input channels first: pass them where it is built."""
+        from migrator.engine.emitter import commas
+        from migrator.engine.tf2torch.emit import dim_node
+
+        shape = self.ann.layer_input.get(id(original))
+        channels = shape[-1] if shape else None
+        if channels is None:
+            self._find(original, Severity.UNSUPPORTED, cls, "its input channels could not be inferred here")
+            return call
+        return call.with_changes(args=commas([cst.Arg(dim_node(channels)), *call.args]))
 
     def _applied_layer(self, node: cst.Call) -> LayerOut | None:
         func = node.func
