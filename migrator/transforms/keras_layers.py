@@ -528,6 +528,56 @@ def bidirectional(
     return result
 
 
+def shape_of(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """ops.shape(x) -> x.shape (the batch axis is axis 0 on both sides)."""
+    x = site.bound.get("x")
+    if x is None:
+        return "ops.shape needs its tensor"
+    return _out(cst.Attribute(x, cst.Name("shape")), site, None)
+
+
+def functional_pool(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """ops.max_pool / ops.average_pool -> F.max_pool{1,2}d / F.avg_pool{1,2}d on the NCHW map."""
+    lay = site.layouts.get("inputs")
+    if lay is None or lay.rank not in (3, 4):
+        return "the input's rank could not be inferred (1-D or 2-D pooling)"
+    n = lay.rank - 2
+    args = LayerArgs(site.bound)
+    k = args.ints("pool_size", n, None)
+    st = args.ints("strides", n, k)
+    padding = args.string("padding", "valid")
+    if k is None or st is None or padding != "valid":
+        return "pool_size and strides must be literals, and padding 'valid'"
+    avg = (
+        site.rule.match[0].endswith("average_pool")
+        if site.call is None
+        else "average" in code_of(site.call.func)
+    )
+    name = f"torch.nn.functional.{'avg' if avg else 'max'}_pool{n}d"
+    out = [cst.Arg(site.bound["inputs"]), kwarg("kernel_size", site.bound["pool_size"])]
+    if st != k:
+        out.append(kwarg("stride", site.bound["strides"]))
+    return _out(tools.call(name, out), site, None)
+
+
+def cropping(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """Cropping2D(((t, b), (l, r))) -> nn.ZeroPad2d((-l, -r, -t, -b)): negative padding crops."""
+    from migrator.engine.tf2torch.shapes import crop_amounts
+
+    crops = crop_amounts(LayerArgs(site.bound), 2)
+    if crops is None:
+        return "cropping must be a literal"
+    (t, b), (left, r) = crops
+    arg: cst.BaseExpression = int_node(-t) if t == b == left == r else tuple_node([-left, -r, -t, -b])
+    return _out(tools.call("torch.nn.ZeroPad2d", [cst.Arg(arg)]), site, "identity")
+
+
 def sequential(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
@@ -548,6 +598,9 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_zero_pad": zero_pad,
         "keras_upsample": upsample,
         "keras_rnn": rnn,
+        "keras_shape": shape_of,
+        "keras_functional_pool": functional_pool,
+        "keras_cropping": cropping,
         "keras_bidirectional": bidirectional,
     }
 )

@@ -527,8 +527,7 @@ class Analysis:
             return
         builder.layer.children.append(added)
         if builder.current is None:
-            builder.current = TensorVal(None, LayoutCell(None))
-            builder.current._input = True  # type: ignore[attr-defined]
+            return  # no declared input: the layers get their shapes where the Sequential is called
         out = self.apply(added, [(builder.current, None)], None)
         builder.current = out if isinstance(out, TensorVal) else TensorVal(None, LayoutCell(None))
         builder.layer.output = builder.current
@@ -728,6 +727,8 @@ class Analysis:
             # layout-sensitive ops (reshape, transpose, matmul) run in Keras's own axis order
             for t, n in tensors:
                 self._feed(t, n, identity(t.rank) if t.rank is not None else None)
+        elif rule.contract is Contract.CHANNELS:
+            self._feed(first, tensors[0][1], channels_first(first.rank) if first.rank is not None else None)
         elif len(tensors) > 1:
             self._unify(first, tensors[1:])
         args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
@@ -741,6 +742,9 @@ class Analysis:
 
     def _op_result(self, rule: Rule, first: TensorVal, out: Shape | None, args: LayerArgs) -> Val:
         perm = first.cell.perm
+        if rule.contract is Contract.CHANNELS:
+            rank = len(out) if out is not None else first.rank
+            return TensorVal(out, LayoutCell(channels_first(rank) if rank is not None else None))
         if rule.contract is Contract.LAST_DIM:
             rank = len(out) if out is not None else None
             return TensorVal(out, LayoutCell(identity(rank) if rank is not None else None))

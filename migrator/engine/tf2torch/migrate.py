@@ -33,8 +33,13 @@ HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channe
 _ROOTS = frozenset({"keras", "tensorflow"})
 
 
-def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin>") -> MigrationResult:
-    """Migrate Keras 3 / tf.keras source text to PyTorch. Raises ``libcst.ParserSyntaxError``."""
+def migrate_keras_source(
+    source: str, rules: RuleSet, source_name: str = "<stdin>", input_shape: Shape | None = None
+) -> MigrationResult:
+    """Migrate Keras 3 / tf.keras source text to PyTorch. Raises ``libcst.ParserSyntaxError``.
+
+    ``input_shape`` (Keras layout, without the batch axis) declares the input of every model class
+    that neither declares one (``model.build(...)``) nor is used inside another class."""
     module = cst.parse_module(source)
     imports = build_import_table(module, _ROOTS)
     if not imports.bindings:
@@ -44,7 +49,11 @@ def migrate_keras_source(source: str, rules: RuleSet, source_name: str = "<stdin
     taken = frozenset(n for n in ("nn", "F") if re.search(rf"(?<![\w.]){n}\b", code_only))
     emitter = TorchEmitter(taken)
     analysis = Analysis(module, rules, imports)
-    annotations = analysis.run(declared_shapes(module))
+    declared = declared_shapes(module)
+    if input_shape is not None:
+        for name in top_level_classes(module, set(analysis.classes)):
+            declared.setdefault(name, (None, *input_shape))
+    annotations = analysis.run(declared)
     tracker = PositionTracker(index_module(source))
     transformer = KerasToTorch(rules, imports, emitter, analysis, tracker)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
@@ -114,6 +123,26 @@ def _drop_inlined_helpers(
             continue
         body.append(stmt)
     return new.with_changes(body=body)
+
+
+def top_level_classes(module: cst.Module, classes: set[str]) -> list[str]:
+    """Model classes no other class builds (the ones a model expression names)."""
+    used: set[str] = set()
+
+    class Calls(cst.CSTVisitor):
+        def __init__(self, owner: str) -> None:
+            super().__init__()
+            self.owner = owner
+
+        def visit_Call(self, node: cst.Call) -> None:
+            name = node.func.value if isinstance(node.func, cst.Name) else None
+            if name is not None and name in classes and name != self.owner:
+                used.add(name)
+
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef):
+            stmt.visit(Calls(stmt.name.value))
+    return [c for c in classes if c not in used]
 
 
 def declared_shapes(module: cst.Module) -> dict[str, Shape]:

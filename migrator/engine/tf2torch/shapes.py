@@ -308,6 +308,33 @@ def zero_pad_amounts(args: LayerArgs, n: int) -> tuple[tuple[int, int], ...] | N
     return None
 
 
+def crop_amounts(args: LayerArgs, n: int) -> tuple[tuple[int, int], ...] | None:
+    v = args.value("cropping", ((0, 0),) * n)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return ((v, v),) * n
+    if isinstance(v, tuple | list) and len(v) == n:
+        out = []
+        for p in v:
+            if isinstance(p, int):
+                out.append((p, p))
+            elif isinstance(p, tuple | list) and len(p) == 2 and all(isinstance(i, int) for i in p):
+                out.append((p[0], p[1]))
+            else:
+                return None
+        return tuple(out)
+    return None
+
+
+def _crop(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
+    s = _first(inputs)
+    if s is None:
+        return None
+    crops = crop_amounts(args, len(s) - 2)
+    if crops is None:
+        return (s[0], *(None,) * (len(s) - 2), s[-1])
+    return (s[0], *(add(s[1 + i], -(crops[i][0] + crops[i][1])) for i in range(len(s) - 2)), s[-1])
+
+
 def _concat(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
     if not inputs or any(s is None for s in inputs):
         return None
@@ -362,16 +389,39 @@ def _reshape_op(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None
     if s is None or not isinstance(node, cst.Tuple | cst.List):
         return None
     dims: list[Dim] = []
-    for el in node.elements:
+    for i, el in enumerate(node.elements):
         v = literal(el.value)
+        if i == 0 and _is_batch_size(el.value):
+            dims.append(None)  # ops.shape(x)[0] / tf.shape(x)[0]: the batch
+            continue
         dims.append(v if isinstance(v, int) and v != -1 else (None if v == -1 else args.dim_of(el.value)))
     if -1 in [literal(el.value) for el in node.elements]:
-        known = [d for d in dims if d is not None]
+        batch = _is_batch_size(node.elements[0].value) or literal(node.elements[0].value) == -1
+        known = [d for d in dims[1:] if d is not None] if batch else [d for d in dims if d is not None]
         total = product(s[1:]) if s else None
+        unknown = len(dims) - 1 - len(known) if batch else len(dims) - len(known)
+        if batch and unknown == 1 and literal(node.elements[0].value) != -1:
+            if all(isinstance(d, int) for d in known) and isinstance(total, int):
+                missing = total // math.prod(int(d) for d in known if isinstance(d, int))
+                return (None, *(missing if d is None else d for d in dims[1:]))
+            return None
         if len(known) == len(dims) - 1 and all(isinstance(d, int) for d in known) and isinstance(total, int):
             missing = total // math.prod(int(d) for d in known if isinstance(d, int)) if known else total
             dims = [missing if d is None else d for d in dims]
     return tuple(dims)
+
+
+def _is_batch_size(node: cst.BaseExpression) -> bool:
+    """``ops.shape(x)[0]``, ``tf.shape(x)[0]``, ``x.shape[0]``: the batch size."""
+    if not isinstance(node, cst.Subscript) or len(node.slice) != 1:
+        return False
+    idx = node.slice[0].slice
+    if not isinstance(idx, cst.Index) or literal(idx.value) != 0:
+        return False
+    v = node.value
+    if isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) and v.func.attr.value == "shape":
+        return True
+    return isinstance(v, cst.Attribute) and v.attr.value == "shape"
 
 
 def _transpose_op(args: LayerArgs, inputs: Sequence[Shape | None]) -> Shape | None:
@@ -422,6 +472,8 @@ SHAPES: Mapping[str, ShapeFn] = MappingProxyType(
         "bidirectional": _bidirectional,
         "reduce": _reduce,
         "reshape_op": _reshape_op,
+        "pool_op": _pool,
+        "crop": _crop,
         "transpose_op": _transpose_op,
         "matmul": _matmul,
     }
