@@ -102,6 +102,8 @@ class Annotations:
     outputs: dict[str, Val] = field(default_factory=dict)
     symbolic: set[str] = field(default_factory=set)  # scopes analysed with a symbolic input
     layer_order: dict[int, int] = field(default_factory=dict)  # constructor -> creation index (per type)
+    # constructors inside a layer factory: (input channels, the factory's arguments) per application
+    factory_inputs: dict[int, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
 
 
 def wants(rule: Rule, rank: int | None) -> tuple[int, ...] | None:
@@ -127,6 +129,7 @@ class Analysis:
         self._scope = ""
         self._counters: dict[str, int] = {}
         self._module = module
+        self._factory_args: dict[str, Dim] | None = None  # inside a layer factory: its arguments
         self._collect(module)
 
     # ------------------------------------------------------------------ collection
@@ -284,6 +287,10 @@ class Analysis:
         elif isinstance(stmt, cst.If | cst.For | cst.While | cst.With | cst.Try):
             if isinstance(stmt, cst.If):
                 self.expr(stmt.test, env, attrs)
+            if isinstance(stmt, cst.For):
+                items = self.expr(stmt.iter, env, attrs)
+                first = items.items[0] if isinstance(items, TupleVal) and items.items else None
+                self._bind_target(stmt.target, env, first)
             result = self._body(stmt.body, env, attrs)
             orelse = getattr(stmt, "orelse", None)
             while orelse is not None:
@@ -295,6 +302,13 @@ class Analysis:
                     orelse = None
             return result
         return None
+
+    def _bind_target(self, target: cst.BaseExpression, env: dict[str, Val], value: Val = None) -> None:
+        if isinstance(target, cst.Name):
+            env[target.value] = value
+        elif isinstance(target, cst.Tuple | cst.List):
+            for el in target.elements:
+                self._bind_target(el.value, env)
 
     def _assign(
         self, target: cst.BaseExpression, value: Val, env: dict[str, Val], attrs: dict[str, Val]
@@ -358,6 +372,13 @@ class Analysis:
             return DimVal(int(node.value))
         if isinstance(node, cst.Tuple | cst.List):
             return TupleVal(tuple(self.expr(e.value, env, attrs) for e in node.elements))
+        if isinstance(node, cst.ListComp) and node.for_in.inner_for_in is None:
+            # [Block(dim) for _ in range(n)]: one constructor, n instances of the same layer
+            inner = dict(env)
+            self._bind_target(node.for_in.target, inner)
+            item = self.expr(node.elt, inner, attrs)
+            count = _range_count(node.for_in.iter)
+            return TupleVal((item,) * (count if count is not None else 1))
         if isinstance(node, cst.BinaryOperation):
             left = self.expr(node.left, env, attrs)
             right = self.expr(node.right, env, attrs)
@@ -375,13 +396,8 @@ class Analysis:
                     i = literal(idx.value)
                     if isinstance(i, int) and -len(base.items) <= i < len(base.items):
                         return base.items[i]
-            if isinstance(base, TensorVal) and base.shape is not None and len(node.slice) == 1:
-                idx = node.slice[0].slice
-                perm = base.cell.perm
-                plain = perm is None or perm == identity(len(perm))
-                if isinstance(idx, cst.Index) and isinstance(literal(idx.value), int) and plain:
-                    rest = base.shape[1:]
-                    return TensorVal(rest, LayoutCell(identity(len(rest))))
+            if isinstance(base, TensorVal) and base.shape is not None:
+                return _indexed(base, node)
             return None
         if isinstance(node, cst.Call):
             return self._call(node, env, attrs)
@@ -493,6 +509,12 @@ class Analysis:
         return t
 
     def _construct(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
+        layer = self._construct_layer(rule, node, env, attrs)
+        if isinstance(layer, LayerVal) and self._factory_args is not None:
+            layer.factory_args = dict(self._factory_args)
+        return layer
+
+    def _construct_layer(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         bound, _ = bind_arguments(rule, node, None)
         args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
         if self._record:
@@ -506,8 +528,13 @@ class Analysis:
             if items is None:
                 return SeqBuilder(layer, None)
             builder = SeqBuilder(layer, None)
-            for el in _elements(items):
-                self._seq_add(builder, self.expr(el.value, env, attrs), el.value)
+            if isinstance(items, cst.List | cst.Tuple):
+                for el in _elements(items):
+                    self._seq_add(builder, self.expr(el.value, env, attrs), el.value)
+            else:  # a comprehension or a list built elsewhere
+                built = self.expr(items, env, attrs)
+                for item in built.items if isinstance(built, TupleVal) else ():
+                    self._seq_add(builder, item, items)
             return layer
         inner: LayerVal | None = None
         if rule.shape == "bidirectional":
@@ -535,8 +562,10 @@ class Analysis:
     def _helper(self, fn: FuncInfo, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         """A helper function applied here: a block builder if its first argument is a tensor."""
         vals = [self.expr(a.value, env, attrs) for a in node.args]
-        if not vals or not isinstance(vals[0], TensorVal) or fn.is_builder:
+        if fn.is_builder:
             return None
+        if not vals or not isinstance(vals[0], TensorVal):
+            return self._factory(fn, node, env, attrs)
         first = vals[0]
         if self._record:
             self.ann.app_input[id(node)] = first.shape
@@ -559,6 +588,28 @@ class Analysis:
         if isinstance(out, TensorVal) and want is None:
             pass
         return out
+
+    def _factory(self, fn: FuncInfo, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
+        """A helper that builds and returns layers (``conv_bn_relu(cin, cout)``): the layers it
+        returns, remembering each call's arguments so that an input size that differs between
+        calls can be matched to one of the helper's parameters."""
+        inner: dict[str, Val] = dict.fromkeys(_params(fn.node))
+        dims: dict[str, Dim] = {}
+        positional = [a for a in node.args if a.keyword is None]
+        for p, a in zip(_params(fn.node), positional, strict=False):
+            dims[p] = self.dim_of(a.value, env, attrs)
+        for a in node.args:
+            if a.keyword is not None and a.keyword.value in inner:
+                dims[a.keyword.value] = self.dim_of(a.value, env, attrs)
+        _defaults(fn.node, inner, self)
+        for p, d in dims.items():
+            inner[p] = DimVal(d)
+        saved = self._factory_args
+        self._factory_args = {p: v.dim for p, v in inner.items() if isinstance(v, DimVal)}
+        try:
+            return self._body(fn.node.body, inner, {})
+        finally:
+            self._factory_args = saved
 
     @contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -645,6 +696,9 @@ class Analysis:
             if id(layer.node) not in self.ann.layer_input:
                 self.ann.layer_input[id(layer.node)] = first.shape
                 self.ann.layer_layout[id(layer.node)] = first.cell.perm
+            if layer.factory_args is not None:
+                channels = first.shape[-1] if first.shape else None
+                self.ann.factory_inputs.setdefault(id(layer.node), []).append((channels, layer.factory_args))
             if first.flattened is not None and rule.weights == "linear":
                 self.ann.after_flatten[id(layer.node)] = first.flattened
             ch = first.shape[-1] if first.shape else None
@@ -772,6 +826,35 @@ class Analysis:
 
 
 _USER_RULE = Rule(id="<user class>", kind=RuleKind.LAYER, match=(), source=Path("."))
+
+
+def _range_count(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
+        bounds = [literal(a.value) for a in node.args]
+        if bounds and all(isinstance(b, int) for b in bounds):
+            return len(range(*bounds))
+    return None
+
+
+def _indexed(base: TensorVal, node: cst.Subscript) -> Val:
+    """``x[0]``, ``x[:, -1]``, ``x[:, 1:]`` on a tensor held in Keras's axis order."""
+    perm = base.cell.perm
+    shape = base.shape
+    if shape is None or not (perm is None or perm == identity(len(perm))) or len(node.slice) > len(shape):
+        return None
+    out: list[Dim] = []
+    for i, el in enumerate(node.slice):
+        sl = el.slice
+        if isinstance(sl, cst.Index):
+            if not isinstance(literal(sl.value), int):
+                return None
+            continue  # an integer index removes the axis
+        if isinstance(sl, cst.Slice) and sl.lower is None and sl.upper is None and sl.step is None:
+            out.append(shape[i])
+        else:
+            out.append(None)
+    out.extend(shape[len(node.slice) :])
+    return TensorVal(tuple(out), LayoutCell(identity(len(out))))
 
 
 def _defaults(fn: cst.FunctionDef, env: dict[str, Val], analysis: Analysis) -> None:

@@ -303,6 +303,7 @@ class KerasToTorch(cst.CSTTransformer):
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> Any:
         updated_node = self._state_assign(original_node, updated_node)
+        updated_node = self._module_list(original_node, updated_node)
         cls = self._classes[-1] if self._classes else None
         value = updated_node.value
         out = self._layers.get(id(value))
@@ -326,6 +327,31 @@ class KerasToTorch(cst.CSTTransformer):
                     if not self._method:  # a module-level model: its owner is the variable
                         self._record(t.target.value, "", "", out)
         return updated_node
+
+    def _module_list(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        """``self.heads = [layers.Dense(4) for _ in range(3)]``: Keras tracks layers in a list
+        attribute, torch only in an nn.ModuleList."""
+        value = updated.value
+        if not self._classes or not isinstance(value, cst.List | cst.ListComp):
+            return updated
+        targets = [t.target for t in original.targets]
+        if not all(_is_self_attr(t) for t in targets):
+            return updated
+        elements = [value.elt] if isinstance(value, cst.ListComp) else [e.value for e in value.elements]
+        outs = [self._layers.get(id(e)) for e in elements]
+        if not outs or any(o is None for o in outs):
+            return updated
+        wrapped = self.call("torch.nn.ModuleList", [cst.Arg(value)])
+        out = LayerOut(wrapped, rule=None)
+        count = _range_of(value.for_in.iter) if isinstance(value, cst.ListComp) else len(outs)
+        first = outs[0]
+        assert first is not None
+        if isinstance(value, cst.ListComp):
+            out.children = [(str(i), str(i), first) for i in range(count or 0)]
+        else:
+            out.children = [(str(i), str(i), o) for i, o in enumerate(outs) if o is not None]
+        self._layers[id(wrapped)] = out
+        return updated.with_changes(value=wrapped)
 
     def _state_assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         """``seq, h = self.gru(x)`` (return_state=True): torch returns (seq, h_n)."""
@@ -510,7 +536,7 @@ class KerasToTorch(cst.CSTTransformer):
         from migrator.engine.emitter import commas
         from migrator.engine.tf2torch.emit import dim_node
 
-        shape = self.ann.layer_input.get(id(original))
+        shape = self._input_shape(original)
         channels = shape[-1] if shape else None
         if channels is None:
             self._find(original, Severity.UNSUPPORTED, cls, "its input channels could not be inferred here")
@@ -584,7 +610,7 @@ class KerasToTorch(cst.CSTTransformer):
             return None
         if rule.hook == "sequential":
             return self._sequential(rule, original, call, bound)
-        shape = self.ann.layer_input.get(id(original))
+        shape = self._input_shape(original)
         perm = self.ann.layer_layout.get(id(original))
         line, _ = self.positions.position(original)
         site = CallSite(rule, call, bound, {}, line)
@@ -688,6 +714,18 @@ class KerasToTorch(cst.CSTTransformer):
                 extra["depth_multiplier"] = v
         return extra
 
+    def _input_shape(self, original: cst.Call) -> Shape | None:
+        """The shape a layer is applied to. A layer built by a factory called several times gets,
+        as its input size, the factory parameter that equals it at every call (``cin``)."""
+        shape = self.ann.layer_input.get(id(original))
+        uses = self.ann.factory_inputs.get(id(original))
+        if shape is None or not uses or len(uses) == 1:
+            return shape
+        candidates = [p for p in uses[0][1] if all(args.get(p) == c for c, args in uses)]
+        if candidates:
+            return (*shape[:-1], candidates[0])
+        return shape if len({c for c, _ in uses}) == 1 else (*shape[:-1], None)
+
     def _dim_of_last(self, shape: Shape | None, perm: tuple[int, ...] | None) -> int | None:
         if shape is None:
             return -1
@@ -707,6 +745,8 @@ class KerasToTorch(cst.CSTTransformer):
         elements: list[cst.BaseExpression] = []
         children: list[tuple[str, str, LayerOut]] = []
         keras_index = 0
+        if items is not None and not isinstance(items, cst.List | cst.Tuple):
+            return self._sequential_of(rule, original, items, orig_items)
         if isinstance(items, cst.List | cst.Tuple) and isinstance(orig_items, cst.List | cst.Tuple):
             for el, orig in zip(items.elements, orig_items.elements, strict=False):
                 ov = orig.value
@@ -737,6 +777,30 @@ class KerasToTorch(cst.CSTTransformer):
         if traced:
             return self.trace_layouts.get(node.value) if isinstance(node, cst.Name) else None
         return self.ann.tensors.get(id(node))
+
+    def _sequential_of(
+        self, rule: Rule, original: cst.Call, items: cst.BaseExpression, orig_items: cst.BaseExpression | None
+    ) -> LayerOut:
+        """``keras.Sequential([Block(d) for _ in range(n)])`` -> ``nn.Sequential(*[...])``."""
+        children: list[tuple[str, str, LayerOut]] = []
+        if isinstance(orig_items, cst.ListComp) and isinstance(items, cst.ListComp):
+            out = self._layers.get(id(items.elt))
+            count = _range_of(orig_items.for_in.iter)
+            if out is not None and out.activation is not None:
+                why = "an activation= inside a comprehension"
+                self._find(original, Severity.UNSUPPORTED, "keras.Sequential", why)
+            if out is not None and count is not None:
+                children = [(str(i), str(i), out) for i in range(count)]
+        else:
+            self._find(
+                original,
+                Severity.REVIEW,
+                "keras.Sequential",
+                "its layers are built elsewhere: check that each became a torch module",
+            )
+        expr = self.call("torch.nn.Sequential", [cst.Arg(items, star="*")])
+        self._find(original, Severity.MIGRATED, "keras.Sequential", "becomes nn.Sequential")
+        return LayerOut(expr, None, None, rule, None, children=children)
 
     # ------------------------------------------------------------------ ops
     def _op(self, rule: Rule, original: cst.Call, call: cst.Call, traced: bool = False) -> cst.BaseExpression:
@@ -773,6 +837,18 @@ class KerasToTorch(cst.CSTTransformer):
         assert rule.emit is not None
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {rule.emit}", rule.id)
         return self.call(rule.emit, mapped.args)
+
+
+def _is_self_attr(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+
+
+def _range_of(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
+        bounds = [literal(a.value) for a in node.args]
+        if bounds and all(isinstance(b, int) for b in bounds):
+            return len(range(*bounds))
+    return None
 
 
 def _small(line: str) -> cst.BaseSmallStatement:

@@ -61,6 +61,7 @@ class LayerVal:
     output: TensorVal | None = None  # Sequential: the tensor after its last layer
     attr: str = ""  # functional builders: the attribute (Keras layer name) it becomes
     subst: dict[str, str] = field(default_factory=dict)  # helper parameter -> code at the call site
+    factory_args: dict[str, Dim] | None = None  # built inside a layer factory called with these
 
 
 @dataclass
