@@ -528,6 +528,11 @@ def bidirectional(
     return result
 
 
+def commas_elements(items: list[cst.Element]) -> list[cst.Element]:
+    space = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return [e.with_changes(comma=space) if i < len(items) - 1 else e for i, e in enumerate(items)]
+
+
 def shape_of(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
@@ -535,7 +540,16 @@ def shape_of(
     x = site.bound.get("x")
     if x is None:
         return "ops.shape needs its tensor"
-    return _out(cst.Attribute(x, cst.Name("shape")), site, None)
+    shape_attr = cst.Attribute(x, cst.Name("shape"))
+    lay = site.layouts.get("x")
+    if lay is None or lay.is_identity:
+        return _out(shape_attr, site, None)
+    # a feature map held channels-first: give the sizes in Keras's order
+    items = [
+        cst.Element(cst.Subscript(shape_attr, [cst.SubscriptElement(cst.Index(int_node(lay.axis(k))))]))
+        for k in range(lay.rank)
+    ]
+    return _out(cst.Tuple(commas_elements(items)), site, None)
 
 
 def functional_pool(

@@ -452,6 +452,11 @@ class Analysis:
         rule = self.rules.by_name.get(name) if name is not None else None
         if rule is not None and rule.kind is RuleKind.LAYER:
             return self._construct(rule, node, env, attrs)
+        if rule is not None and rule.kind is RuleKind.FUNCTION and rule.hook == "keras_shape":
+            t = self.expr(node.args[0].value, env, attrs) if node.args else None
+            if isinstance(t, TensorVal) and t.shape is not None:
+                return TupleVal(tuple(DimVal(d) for d in t.shape))
+            return None
         if rule is not None and rule.kind is RuleKind.FUNCTION:
             return self._op(rule, node, env, attrs)
         if isinstance(func, cst.Name) and func.value in self.classes:
@@ -465,6 +470,14 @@ class Analysis:
         if isinstance(func, cst.Attribute):
             owner = self.expr(func.value, env, attrs)
             method = func.attr.value
+            if (
+                isinstance(owner, TupleVal)
+                and method == "append"
+                and isinstance(func.value, cst.Name)
+                and len(node.args) == 1
+            ):  # a list of layers built in a loop
+                env[func.value.value] = TupleVal((*owner.items, self.expr(node.args[0].value, env, attrs)))
+                return None
             if isinstance(owner, SeqBuilder) and method == "add" and node.args:
                 added = self.expr(node.args[0].value, env, attrs)
                 self._seq_add(owner, added, node.args[0].value)
