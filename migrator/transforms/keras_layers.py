@@ -187,6 +187,9 @@ def pool(
     if s != k:
         out.append(kwarg("stride", site.bound["strides"]))
     avg = "Avg" in (rule.emit or "")
+    checked = _rest(tools, site, ("pool_size", "strides", "padding"))
+    if isinstance(checked, str):
+        return checked
     if padding == "same":
         spatial = shape[1:-1] if shape else None
         if spatial is None or not all(isinstance(x, int) for x in spatial):
@@ -215,6 +218,9 @@ def global_pool(
     """GlobalAverage/MaxPooling: an adaptive pool to 1, then a flatten unless keepdims=True."""
     rule = site.rule
     assert rule.emit is not None
+    checked = _rest(tools, site, ("keepdims",))
+    if isinstance(checked, str):
+        return checked
     pooled = tools.call(rule.emit, [cst.Arg(int_node(1))])
     keep = LayerArgs(site.bound).value("keepdims", False)
     if keep is True:
@@ -233,9 +239,10 @@ def batch_norm(
 ) -> LayerOut | str:
     """BatchNormalization -> BatchNorm{1,2,3}d by input rank; eps 1e-3 and momentum 1 - 0.99 made explicit."""
     args = LayerArgs(site.bound)
-    if args.value("axis", -1) not in (-1,):
-        return "only axis=-1 (channels-last) is supported"
     rank = len(shape) if shape else None
+    axis = args.value("axis", -1)
+    if not (axis == -1 or (rank is not None and axis == rank - 1)):
+        return "only the channels axis (-1) is supported"
     dims = {2: 1, 3: 1, 4: 2, 5: 3}.get(rank or 0)
     in_ch = shape[-1] if shape else None
     out: list[cst.Arg] = []
@@ -451,6 +458,9 @@ def zero_pad(
     """ZeroPadding2D(p): ((top, bottom), (left, right)) in Keras, (left, right, top, bottom) in torch."""
     from migrator.engine.tf2torch.shapes import zero_pad_amounts
 
+    checked = _rest(tools, site, ("padding",))
+    if isinstance(checked, str):
+        return checked
     pads = zero_pad_amounts(LayerArgs(site.bound), 2)
     if pads is None:
         return "padding must be a literal"
@@ -463,6 +473,9 @@ def upsample(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
     """UpSampling2D(size): nn.Upsample(scale_factor=size); 'bilinear' is half-pixel on both sides."""
+    checked = _rest(tools, site, ("size", "interpolation"))
+    if isinstance(checked, str):
+        return checked
     args = LayerArgs(site.bound)
     size = args.ints("size", 2, 2)
     mode = args.string("interpolation", "nearest")
@@ -484,15 +497,15 @@ def rnn(
 
     rule = site.rule
     args = LayerArgs(site.bound)
+    rest = _rest(tools, site, ("units",))
+    if isinstance(rest, str):
+        return rest
     in_f = shape[-1] if shape else None
     if in_f is None:
         return "the input feature size could not be inferred (torch has no Lazy LSTM/GRU)"
     seq, state = args.value("return_sequences", False), args.value("return_state", False)
     if not isinstance(seq, bool) or not isinstance(state, bool):
         return "return_sequences and return_state must be literals"
-    rest = _rest(tools, site, ("units",))
-    if isinstance(rest, str):
-        return rest
     out = [kwarg("input_size", dim_node(in_f)), kwarg("hidden_size", site.bound["units"]), *rest]
     out.append(kwarg("batch_first", cst.Name("True")))
     assert rule.emit is not None
@@ -509,6 +522,9 @@ def bidirectional(
     """Bidirectional(LSTM/GRU): the wrapped module with bidirectional=True."""
     from dataclasses import replace
 
+    rest = _rest(tools, site, ("layer",))
+    if isinstance(rest, str):
+        return rest
     inner_node = site.bound.get("layer")
     inner = tools.layer_of(inner_node) if inner_node is not None else None
     if inner is None and isinstance(inner_node, cst.Call):  # generated code: build the wrapped layer
@@ -516,9 +532,6 @@ def bidirectional(
         inner = tools.build_layer(inner_node, inner_node)
     if inner is None or inner.rnn is None or not isinstance(inner.expr, cst.Call):
         return "only a wrapped LSTM or GRU is supported"
-    rest = _rest(tools, site, ("layer",))
-    if isinstance(rest, str):
-        return rest
     expr = inner.expr.with_changes(args=[*inner.expr.args, kwarg("bidirectional", cst.Name("True"))])
     from migrator.engine.emitter import commas
 
@@ -550,6 +563,22 @@ def shape_of(
         for k in range(lay.rank)
     ]
     return _out(cst.Tuple(commas_elements(items)), site, None)
+
+
+def transpose(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """ops.transpose(x, axes) -> torch.permute(x, axes); without axes Keras reverses every axis."""
+    x = site.bound.get("x")
+    if x is None:
+        return "ops.transpose needs its tensor"
+    axes = site.bound.get("axes")
+    if axes is None:
+        lay = site.layouts.get("x")
+        if lay is None:
+            return "ops.transpose without axes needs the tensor's rank, which could not be inferred"
+        axes = tuple_node(list(reversed(range(lay.rank))))
+    return _out(tools.call("torch.permute", [cst.Arg(x), cst.Arg(axes)]), site, None)
 
 
 def functional_pool(
@@ -584,6 +613,9 @@ def cropping(
     """Cropping2D(((t, b), (l, r))) -> nn.ZeroPad2d((-l, -r, -t, -b)): negative padding crops."""
     from migrator.engine.tf2torch.shapes import crop_amounts
 
+    checked = _rest(tools, site, ("cropping",))
+    if isinstance(checked, str):
+        return checked
     crops = crop_amounts(LayerArgs(site.bound), 2)
     if crops is None:
         return "cropping must be a literal"
@@ -613,6 +645,7 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_upsample": upsample,
         "keras_rnn": rnn,
         "keras_shape": shape_of,
+        "keras_transpose": transpose,
         "keras_functional_pool": functional_pool,
         "keras_cropping": cropping,
         "keras_bidirectional": bidirectional,

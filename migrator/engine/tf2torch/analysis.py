@@ -102,6 +102,7 @@ class Annotations:
     outputs: dict[str, Val] = field(default_factory=dict)
     symbolic: set[str] = field(default_factory=set)  # scopes analysed with a symbolic input
     layer_order: dict[int, int] = field(default_factory=dict)  # constructor -> creation index (per type)
+    seq_conflicts: set[int] = field(default_factory=set)  # Sequentials needing a layout change inside
     # constructors inside a layer factory: (input channels, the factory's arguments) per application
     factory_inputs: dict[int, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
 
@@ -130,6 +131,7 @@ class Analysis:
         self._counters: dict[str, int] = {}
         self._module = module
         self._factory_args: dict[str, Dim] | None = None  # inside a layer factory: its arguments
+        self._seq_now: cst.Call | None = None  # the Sequential whose layers are being applied
         self._collect(module)
 
     # ------------------------------------------------------------------ collection
@@ -568,7 +570,12 @@ class Analysis:
         builder.layer.children.append(added)
         if builder.current is None:
             return  # no declared input: the layers get their shapes where the Sequential is called
-        out = self.apply(added, [(builder.current, None)], None)
+        saved = self._seq_now
+        self._seq_now = builder.layer.node if len(builder.layer.children) > 1 else saved
+        try:
+            out = self.apply(added, [(builder.current, None)], None)
+        finally:
+            self._seq_now = saved
         builder.current = out if isinstance(out, TensorVal) else TensorVal(None, LayoutCell(None))
         builder.layer.output = builder.current
 
@@ -689,10 +696,15 @@ class Analysis:
         rule = layer.rule
         if layer.children:
             cur: Val = first
-            for i, child in enumerate(layer.children):
-                if not isinstance(cur, TensorVal):
-                    return None
-                cur = self.apply(child, [(cur, first_node if i == 0 else None)], None)
+            saved = self._seq_now
+            try:
+                for i, child in enumerate(layer.children):
+                    if not isinstance(cur, TensorVal):
+                        return None
+                    self._seq_now = layer.node if i > 0 else saved
+                    cur = self.apply(child, [(cur, first_node if i == 0 else None)], None)
+            finally:
+                self._seq_now = saved
             return cur
         if rule.shape == "bidirectional" and layer.inner is not None:
             return self._bidirectional(layer, first, first_node)
@@ -727,8 +739,11 @@ class Analysis:
             return
         if t.cell.perm is None:
             t.cell.bind(want)
-        elif t.cell.perm != want and len(t.cell.perm) == len(want) and self._record and node is not None:
-            self.ann.converts[id(node)] = (t.cell.perm, want)
+        elif t.cell.perm != want and len(t.cell.perm) == len(want) and self._record:
+            if node is not None:
+                self.ann.converts[id(node)] = (t.cell.perm, want)
+            elif self._seq_now is not None:  # between two layers of a Sequential: no place for it
+                self.ann.seq_conflicts.add(id(self._seq_now))
 
     def _result(self, rule: Rule, first: TensorVal, out: Shape | tuple[Shape, ...] | None) -> Val:
         c = rule.contract

@@ -13,7 +13,7 @@ from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
-from migrator.engine.tf2torch.support import NEEDS
+from migrator.engine.tf2torch.support import NEEDS, SUPPORT
 from migrator.engine.tf2torch.transformer import KerasToTorch
 from migrator.engine.tf2torch.values import LayerVal, SeqBuilder, TensorVal
 from migrator.engine.values import literal
@@ -62,7 +62,13 @@ def migrate_keras_source(
     for name in support:
         for qualified in NEEDS[name]:
             emitter.name(qualified)  # the imports the snippet needs
-    new = _rewrite_imports(new, emitter.import_lines())
+    code_now = _STRINGS_AND_COMMENTS.sub(" ", new.code + "".join(SUPPORT[n] for n in sorted(support)))
+    wanted = [
+        line
+        for line in emitter.import_lines()
+        if re.search(rf"(?<![\w.]){re.escape(line.split()[-1])}\.", code_now)
+    ]
+    new = _rewrite_imports(new, wanted)
     new = _add_support(new, support)
     classes = []
     for name in [*analysis.classes, *sorted(transformer.builders)]:
@@ -220,8 +226,6 @@ def _add_support(module: cst.Module, names: set[str]) -> cst.Module:
     """Put the helper classes the output uses after the import block."""
     if not names:
         return module
-    from migrator.engine.tf2torch.support import SUPPORT
-
     body = list(module.body)
     at = 0
     for i, stmt in enumerate(body):

@@ -241,6 +241,14 @@ class KerasToTorch(cst.CSTTransformer):
                     found["rnn"] = True
 
         info.node.visit(V())
+        conflicts = self.ann.seq_conflicts
+
+        class C(cst.CSTVisitor):
+            def visit_Call(inner, node: cst.Call) -> None:
+                if id(node) in conflicts:
+                    found["rnn"] = True
+
+        info.node.visit(C())
         return found["sequential"] and found["rnn"]
 
     def _functional(self, original: cst.FunctionDef, updated: cst.FunctionDef, info: Any) -> Any:
@@ -449,7 +457,7 @@ class KerasToTorch(cst.CSTTransformer):
         if rule is not None and rule.kind is RuleKind.LAYER:
             out = self._layer(rule, original_node, updated_node)
             if out is None:
-                return updated_node
+                return original_node  # left as it was, wrapped layers included
             self._layers[id(out.expr)] = out
             self._by_original[id(original_node)] = out
             return out.expr
@@ -600,7 +608,7 @@ class KerasToTorch(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ layers
     def _layer(self, rule: Rule, original: cst.Call, call: cst.Call) -> LayerOut | None:
-        api = rule.match[0]
+        api = canonical(self.imports.resolve(original.func)) or rule.match[0]
         if rule.unsupported is not None:
             self._find(original, Severity.UNSUPPORTED, api, rule.unsupported, rule.id)
             return None
@@ -739,7 +747,11 @@ class KerasToTorch(cst.CSTTransformer):
 
     def _sequential(
         self, rule: Rule, original: cst.Call, call: cst.Call, bound: dict[str, cst.BaseExpression]
-    ) -> LayerOut:
+    ) -> LayerOut | None:
+        why = self._sequential_blocker(original, call)
+        if why is not None:
+            self._find(original, Severity.UNSUPPORTED, "keras.Sequential", why, rule.id)
+            return None
         items = call.args[0].value if call.args and call.args[0].keyword is None else None
         orig_items = original.args[0].value if original.args and original.args[0].keyword is None else None
         elements: list[cst.BaseExpression] = []
@@ -778,6 +790,31 @@ class KerasToTorch(cst.CSTTransformer):
             return self.trace_layouts.get(node.value) if isinstance(node, cst.Name) else None
         return self.ann.tensors.get(id(node))
 
+    def _sequential_blocker(self, original: cst.Call, call: cst.Call) -> str | None:
+        """Why this Sequential cannot be an nn.Sequential (None when it can). Inside a builder
+        function these become a generated class instead (see ``_needs_class``)."""
+        if id(original) in self.ann.seq_conflicts:
+            return (
+                "its layers need a layout change between them (NCHW maps into a Dense, LayerNorm or "
+                "recurrent layer), which nn.Sequential cannot hold; build it in a function to get a class"
+            )
+        items = call.args[0].value if call.args and call.args[0].keyword is None else None
+        orig_items = original.args[0].value if original.args and original.args[0].keyword is None else None
+        if isinstance(items, cst.List | cst.Tuple) and isinstance(orig_items, cst.List | cst.Tuple):
+            for el, orig in zip(items.elements, orig_items.elements, strict=False):
+                ov = orig.value
+                if isinstance(ov, cst.Call) and canonical(self.imports.resolve(ov.func)) == "keras.Input":
+                    continue
+                out = self._layers.get(id(el.value))
+                if out is None:
+                    return "one of its layers could not be migrated (see its marker)"
+                if out.rnn is not None:
+                    return (
+                        "a recurrent layer returns a tuple in torch, which nn.Sequential cannot pass on; "
+                        "build it in a function to get a class"
+                    )
+        return None
+
     def _sequential_of(
         self, rule: Rule, original: cst.Call, items: cst.BaseExpression, orig_items: cst.BaseExpression | None
     ) -> LayerOut:
@@ -804,7 +841,7 @@ class KerasToTorch(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ ops
     def _op(self, rule: Rule, original: cst.Call, call: cst.Call, traced: bool = False) -> cst.BaseExpression:
-        api = rule.match[0]
+        api = canonical(self.imports.resolve(original.func)) or rule.match[0]
         bound, err = bind_arguments(rule, call, None)
         if err is not None or rule.unsupported is not None:
             self._find(original, Severity.UNSUPPORTED, api, err or rule.unsupported or "", rule.id)
