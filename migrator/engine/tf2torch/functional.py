@@ -26,6 +26,8 @@ from migrator.engine.tf2torch.values import LayerVal, TensorVal, TupleVal, permu
 from migrator.engine.values import literal, parse_code
 from migrator.types import LayerRecord, Severity
 
+MARKER = "# fwmigrate:"
+
 if TYPE_CHECKING:
     from migrator.engine.tf2torch.transformer import KerasToTorch
 
@@ -282,17 +284,18 @@ def _step_expr(
             tx.ann.after_flatten[id(layer.node)] = first.flattened
         else:
             tx.ann.after_flatten.pop(id(layer.node), None)
+        before = len(tx.findings)
         out = tx.build_layer(layer.node, ctor)
         if out is None:
             raise TraceError(layer.node, "a layer in this builder cannot be migrated (see the markers)")
+        markers = [
+            cst.EmptyLine(comment=cst.Comment(f"{MARKER} {f.severity.value}: {f.api}: {f.message}"))
+            for f in tx.findings[before:]
+            if f.severity is not Severity.MIGRATED
+        ]
+        attr = cst.Attribute(cst.Name("self"), cst.Name(step.attr))
         init.append(
-            cst.SimpleStatementLine(
-                [
-                    cst.Assign(
-                        [cst.AssignTarget(cst.Attribute(cst.Name("self"), cst.Name(step.attr)))], out.expr
-                    )
-                ]
-            )
+            cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(attr)], out.expr)], leading_lines=markers)
         )
         tx.record_layer(cls, step.attr, step.attr, out)
         call: cst.BaseExpression = cst.Call(
