@@ -205,3 +205,17 @@ def test_migrated_model_runs_under_torch(tmp_path: Path, name: str) -> None:
     for torch_axis, keras_axis in enumerate(perm):
         keras_shape[keras_axis] = y.shape[torch_axis]
     assert tuple(keras_shape) == tuple(meta["output_shape"])
+
+
+def test_names_shadowed_by_a_function_are_not_keras() -> None:
+    """A parameter or local named like an import (``layers``, ``keras``) is not the import."""
+    source = (
+        "import keras\nfrom keras import layers\n\n\n"
+        "def build(layers):\n    return layers.Dense(8)\n\n\n"
+        "def mean(keras, x):\n    return keras.ops.mean(x, axis=1)\n\n\n"
+        "def local():\n    layers = Registry()\n    return layers.Dense(4)\n"
+    )
+    result = migrate_source(source, Direction.TF2TORCH, _RULES)
+    assert "layers.Dense(8)" in result.code and "keras.ops.mean(x, axis=1)" in result.code
+    assert "layers.Dense(4)" in result.code
+    assert not result.findings

@@ -73,6 +73,49 @@ class ImportTable:
         return node.value if isinstance(node, cst.Name) else None
 
 
+def local_names(fn: cst.FunctionDef) -> set[str]:
+    """Names a function binds itself (parameters, assignment and loop targets): inside it they
+    shadow module-level imports of the same name."""
+    names = {p.name.value for p in [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]}
+    for star in (fn.params.star_arg, fn.params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+
+    class Targets(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is fn  # nested functions have their own scope
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            _collect(node.target, names)
+
+        def visit_For(self, node: cst.For) -> None:
+            _collect(node.target, names)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            _collect(node.target, names)
+
+    fn.visit(Targets())
+    return names
+
+
+def _collect(target: cst.BaseExpression, out: set[str]) -> None:
+    if isinstance(target, cst.Name):
+        out.add(target.value)
+    elif isinstance(target, cst.Tuple | cst.List):
+        for el in target.elements:
+            _collect(el.value, out)
+
+
+def without(table: ImportTable, names: set[str]) -> ImportTable:
+    """The table with the bindings that ``names`` shadow removed (the same table if none)."""
+    if not names & set(table.bindings):
+        return table
+    return ImportTable(MappingProxyType({k: v for k, v in table.bindings.items() if k not in names}))
+
+
 def import_bindings(stmt: cst.Import | cst.ImportFrom) -> list[Binding]:
     """The names one import statement binds (star imports and relative imports bind none we track)."""
     out: list[Binding] = []

@@ -26,7 +26,7 @@ import libcst as cst
 from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.layout import Layout
-from migrator.engine.names import ImportTable, dotted
+from migrator.engine.names import ImportTable, dotted, local_names, without
 from migrator.engine.tf2torch.shapes import SHAPES, Dim, LayerArgs, Shape, add, mul
 from migrator.engine.tf2torch.values import (
     DimVal,
@@ -222,7 +222,7 @@ class Analysis:
         env: dict[str, Val] = {}
         if info.init is not None:
             self._bind_params(info.init, env, symbolic=True)
-            self._body(info.init.body, env, attrs)
+            self._run(info.init, env, attrs)
         if info.call is None:
             return
         shape = info.build_shape
@@ -240,7 +240,7 @@ class Analysis:
             call_env[p] = t
             tensors.append((p, t))
         self.ann.inputs[info.name] = tensors
-        self.ann.outputs[info.name] = self._body(info.call.body, call_env, attrs)
+        self.ann.outputs[info.name] = self._run(info.call, call_env, attrs)
 
     def _emit_function(self, info: FuncInfo) -> None:
         self._scope = info.name
@@ -254,7 +254,7 @@ class Analysis:
                 env[params[0]] = t
                 self.ann.inputs[info.name] = [(params[0], t)]
                 self.ann.symbolic.add(info.name)
-        result = self._body(info.node.body, env, {})
+        result = self._run(info.node, env, {})
         self.ann.outputs[info.name] = result
 
     def _bind_params(self, fn: cst.FunctionDef, env: dict[str, Val], symbolic: bool) -> None:
@@ -263,6 +263,22 @@ class Analysis:
                 env[p] = DimVal(p) if symbolic else None
 
     # ------------------------------------------------------------------ statements
+    @contextmanager
+    def _scope_of(self, fn: cst.FunctionDef | None) -> Iterator[None]:
+        """Inside ``fn``, names it binds shadow the module's imports."""
+        saved = self.imports
+        if fn is not None:
+            self.imports = without(self.imports, local_names(fn))
+        try:
+            yield
+        finally:
+            self.imports = saved
+
+    def _run(self, fn: cst.FunctionDef, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
+        """Evaluate a function's body in its own name scope."""
+        with self._scope_of(fn):
+            return self._body(fn.body, env, attrs)
+
     def _body(self, block: cst.BaseSuite, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         result: Val = None
         for stmt in _statements(block):
@@ -603,7 +619,7 @@ class Analysis:
                 inner_env[a.keyword.value] = DimVal(self.dim_of(a.value, env, attrs))
         _defaults(fn.node, inner_env, self)
         with self._quiet():
-            out = self._body(fn.node.body, inner_env, {})
+            out = self._run(fn.node, inner_env, {})
         want = first.cell.perm
         if isinstance(out, TensorVal) and want is None:
             pass
@@ -627,7 +643,7 @@ class Analysis:
         saved = self._factory_args
         self._factory_args = {p: v.dim for p, v in inner.items() if isinstance(v, DimVal)}
         try:
-            return self._body(fn.node.body, inner, {})
+            return self._run(fn.node, inner, {})
         finally:
             self._factory_args = saved
 
@@ -660,7 +676,7 @@ class Analysis:
                     env[a.keyword.value] = DimVal(self.dim_of(a.value, {}, {}))
         with self._quiet():
             if info.init is not None:
-                self._body(info.init.body, env, attrs)
+                self._run(info.init, env, attrs)
             if info.call is None:
                 return None
             call_env: dict[str, Val] = {}
@@ -672,7 +688,7 @@ class Analysis:
             # the sub-layer's own layout decisions apply to a fresh copy of the input
             fresh = TensorVal(first.shape, LayoutCell(None))
             call_env[params[0]] = fresh
-            out = self._body(info.call.body, call_env, attrs)
+            out = self._run(info.call, call_env, attrs)
         want = fresh.cell.perm
         self._feed(first, inputs[0][1], want)
         return out

@@ -111,7 +111,7 @@ class Tracer(Analysis):
             env[p] = DimVal(p)
         self._concrete = _param_defaults(self._fn.node)
         self._params = set(env)
-        result = self._body(self._fn.node.body, env, {})
+        result = self._run(self._fn.node, env, {})
         if isinstance(result, LayerVal) and result.output is not None and self._inputs:
             result = ModelVal(self._inputs[0][1], result.output)  # a Sequential that needs a class
         elif isinstance(result, SeqBuilder) and result.current is not None and self._inputs:
@@ -482,7 +482,7 @@ class Tracer(Analysis):
             self._helper_now = code_of(node)
             self._helper_fresh = True
         try:
-            return self._body(fn.node.body, inner, {})
+            return self._run(fn.node, inner, {})
         finally:
             self._depth, self._subst, self._helper_now = saved
             if self._depth == 0:

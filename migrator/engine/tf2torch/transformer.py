@@ -19,7 +19,7 @@ import libcst as cst
 from migrator.engine.args import bind_arguments, map_arguments, map_axis
 from migrator.engine.emitter import code_of, int_node, kwarg
 from migrator.engine.layout import Layout
-from migrator.engine.names import ImportTable
+from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, MappedArgs
 from migrator.engine.tf2torch.analysis import Analysis, Annotations, canonical
@@ -94,6 +94,7 @@ class KerasToTorch(cst.CSTTransformer):
         self._drop_statement = False
         self._pending_append: cst.Call | None = None
         self._appends: dict[int, list[cst.BaseSmallStatement]] = {}
+        self._import_stack: list[ImportTable] = []  # the tables outside the current function
         self._seq_out: dict[str, LayerOut] = {}  # Sequential variables filled with .add
         self._seq_next: dict[str, tuple[int, int]] = {}  # next (Keras, torch) index per variable
         self.builders: set[str] = set()  # functions that build and return a model
@@ -176,9 +177,12 @@ class KerasToTorch(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._method.append(node.name.value)
+        self._import_stack.append(self.imports)
+        self.imports = without(self.imports, local_names(node))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> Any:
         self._method.pop()
+        self.imports = self._import_stack.pop()
         cls = self._classes[-1] if self._classes else None
         info = self.analysis.functions.get(original_node.name.value)
         if (
