@@ -70,7 +70,8 @@ def verify(
     record = record if record is not None else record_path_for(migrated)
     if not record.is_file():
         raise InputError(
-            f"{record}: no migration record (migrate with `fwmigrate torch2tf`, or pass --record)"
+            f"{record}: no migration record "
+            "(migrate with `fwmigrate torch2tf` or `fwmigrate tf2torch`, or pass --record)"
         )
     try:
         json.loads(record.read_text(encoding="utf-8"))

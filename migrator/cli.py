@@ -36,7 +36,7 @@ _REPORTS = (
 
 
 def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
-    """Options shared by `verify` and `torch2tf --verify`."""
+    """Options shared by `verify`, `torch2tf --verify` and `tf2torch --verify`."""
     opts = [
         click.option(
             "--model",
@@ -188,27 +188,53 @@ def torch2tf(
     written, with marker comments), 2 for usage or input errors (nothing is written). With
     --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
-    if not do_verify:
-        _migrate(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet)
-    if src == "-" or out == "-" or diff:
-        _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
-    options = _verify_opts(vopts)
-    target = _migrate(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet, exit_now=False)
-    assert target is not None
-    _run_verify(Path(src), target, None, options, vopts)
+    _migrate_and_verify(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet, do_verify, vopts)
 
 
 @main.command("tf2torch")
 @_migrate_options("_torch")
+@click.option(
+    "--verify", "do_verify", is_flag=True, help="Verify the result right away (needs --model, --input)."
+)
+@_verify_options
 def tf2torch(
-    src: str, out: str | None, rule_dirs: tuple[Path, ...], diff: bool, force: bool, quiet: bool
+    src: str,
+    out: str | None,
+    rule_dirs: tuple[Path, ...],
+    diff: bool,
+    force: bool,
+    quiet: bool,
+    do_verify: bool,
+    **vopts: object,
 ) -> None:
     """Migrate a Keras 3 / tf.keras model file SRC ('-' for stdin) to PyTorch.
 
     Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
-    written, with marker comments), 2 for usage or input errors (nothing is written).
+    written, with marker comments), 2 for usage or input errors (nothing is written). With
+    --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
-    _migrate(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet)
+    _migrate_and_verify(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet, do_verify, vopts)
+
+
+def _migrate_and_verify(
+    direction: Direction,
+    src: str,
+    out: str | None,
+    rule_dirs: tuple[Path, ...],
+    diff: bool,
+    force: bool,
+    quiet: bool,
+    do_verify: bool,
+    vopts: dict[str, object],
+) -> None:
+    if not do_verify:
+        _migrate(direction, src, out, rule_dirs, diff, force, quiet)
+    if src == "-" or out == "-" or diff:
+        _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
+    options = _verify_opts(vopts)
+    target = _migrate(direction, src, out, rule_dirs, diff, force, quiet, exit_now=False)
+    assert target is not None
+    _run_verify(Path(src), target, None, options, vopts)
 
 
 def _migrate(

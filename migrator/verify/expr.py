@@ -79,3 +79,16 @@ def _eval(node: ast.expr, ns: Mapping[str, Any]) -> Any:
         kwargs = {k.arg: _eval(k.value, ns) for k in node.keywords if k.arg is not None}
         return func(*args, **kwargs)
     raise ExprError(f"unsupported expression {ast.dump(node)}")
+
+
+def called_name(text: str) -> str | None:
+    """The class or function EXPR builds the model with: ``build_model`` for ``build_model()``,
+    ``ResNet`` for ``models.ResNet(BasicBlock, [2, 2])`` and for a bare ``ResNet``."""
+    node = check_expr(text)
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None

@@ -15,16 +15,20 @@ from pathlib import Path
 from migrator.verify.result import EquivalenceResult, Verdict
 from migrator.verify.spec import VerifyOptions
 from migrator.verify.static import forward_warnings
+from migrator.verify.worker import record_direction
 
 
 def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOptions) -> EquivalenceResult:
-    warnings = forward_warnings(original.read_text(encoding="utf-8"))
+    direction = record_direction(record)
+    method = "call" if direction == "tf2torch" else "forward"
+    warnings = forward_warnings(original.read_text(encoding="utf-8"), method)
     with tempfile.TemporaryDirectory(prefix="fwmigrate-verify-") as tmp:
         result_path = Path(tmp) / "result.json"
         request = {
             "original": str(original.resolve()),
             "migrated": str(migrated.resolve()),
             "record": str(record.resolve()),
+            "direction": direction,
             "model": options.model,
             "inputs": [s.text() for s in options.inputs],
             "samples": options.samples,
@@ -46,7 +50,7 @@ def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOp
 
         def error(message: str) -> EquivalenceResult:
             return EquivalenceResult(
-                direction="torch2tf",
+                direction=direction,
                 original=original.name,
                 migrated=migrated.name,
                 model=options.model,

@@ -16,11 +16,18 @@ _RANDOM = {
     "normal",
     "multinomial",
     "randperm",
+    "uniform",
+    "truncated_normal",
+    "categorical",
 }
 _DROPOUT = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"}
 
 
-def forward_warnings(source: str) -> list[str]:
+_FLAGS = {"training", "mask"}  # Keras call() arguments that are flags, not tensors
+
+
+def forward_warnings(source: str, method: str = "forward") -> list[str]:
+    """Warnings about the original's ``forward`` methods (``call`` for a Keras original)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -28,13 +35,14 @@ def forward_warnings(source: str) -> list[str]:
     out: list[str] = []
     for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
         for fn in cls.body:
-            if isinstance(fn, ast.FunctionDef) and fn.name == "forward":
+            if isinstance(fn, ast.FunctionDef) and fn.name == method:
                 out.extend(_check_forward(cls.name, fn))
     return out
 
 
 def _check_forward(cls: str, fn: ast.FunctionDef) -> list[str]:
-    params = {a.arg for a in fn.args.args[1:]}
+    keras = fn.name == "call"
+    params = {a.arg for a in fn.args.args[1:]} - (_FLAGS if keras else set())
     tensors = set(params)
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call | ast.BinOp | ast.Subscript):
@@ -46,7 +54,7 @@ def _check_forward(cls: str, fn: ast.FunctionDef) -> list[str]:
         if isinstance(node, ast.If | ast.While | ast.IfExp) and _data_dependent(node.test, tensors):
             kind = "while" if isinstance(node, ast.While) else "if"
             out.append(
-                f"{cls}.forward line {node.lineno}: `{kind}` on tensor values: "
+                f"{cls}.{fn.name} line {node.lineno}: `{kind}` on tensor values: "
                 "equivalence is shown for the inputs tried only"
             )
         if isinstance(node, ast.Call):
@@ -59,10 +67,10 @@ def _check_forward(cls: str, fn: ast.FunctionDef) -> list[str]:
             )
             if name in _RANDOM:
                 out.append(
-                    f"{cls}.forward line {node.lineno}: `{name}` draws random numbers: "
+                    f"{cls}.{fn.name} line {node.lineno}: `{name}` draws random numbers: "
                     "the two models use different random streams"
                 )
-            if name in _DROPOUT and not any(k.arg == "training" for k in node.keywords):
+            if not keras and name in _DROPOUT and not any(k.arg == "training" for k in node.keywords):
                 out.append(
                     f"{cls}.forward line {node.lineno}: `{name}` without training=self.training "
                     "is active even in eval mode"
