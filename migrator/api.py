@@ -44,13 +44,17 @@ def migrate_source(
     rules: RuleSet | None = None,
     source_name: str = "<stdin>",
     extra_rule_dirs: Iterable[Path] = (),
+    input_shape: tuple[int, ...] | None = None,
 ) -> MigrationResult:
-    """Migrate source text. Raises InputError for a syntax error (with the line)."""
+    """Migrate source text. Raises InputError for a syntax error (with the line).
+
+    ``input_shape`` (tf2torch only): the Keras-layout input shape, without the batch axis, of
+    model classes that declare none."""
     if rules is None:
         rules = load_rules(direction, extra_rule_dirs)
     try:
         if direction is Direction.TF2TORCH:
-            return migrate_keras_source(source, rules, Path(source_name).name)
+            return migrate_keras_source(source, rules, Path(source_name).name, input_shape)
         return migrate_torch_source(source, rules, Path(source_name).name)
     except cst.ParserSyntaxError as exc:
         line, col, msg = exc.raw_line, exc.raw_column + 1, exc.message

@@ -194,6 +194,13 @@ def torch2tf(
 @main.command("tf2torch")
 @_migrate_options("_torch")
 @click.option(
+    "--input-shape",
+    "input_shape",
+    type=str,
+    default=None,
+    help="Input shape of model classes that declare none (Keras layout, no batch), e.g. 32,32,3.",
+)
+@click.option(
     "--verify", "do_verify", is_flag=True, help="Verify the result right away (needs --model, --input)."
 )
 @_verify_options
@@ -204,6 +211,7 @@ def tf2torch(
     diff: bool,
     force: bool,
     quiet: bool,
+    input_shape: str | None,
     do_verify: bool,
     **vopts: object,
 ) -> None:
@@ -213,7 +221,18 @@ def tf2torch(
     written, with marker comments), 2 for usage or input errors (nothing is written). With
     --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
-    _migrate_and_verify(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet, do_verify, vopts)
+    shape = _parse_shape(input_shape) if input_shape is not None else None
+    _migrate_and_verify(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet, do_verify, vopts, shape)
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or any(d <= 0 for d in dims):
+        _fail(f"--input-shape {text!r}: expected positive integers separated by commas, e.g. 32,32,3")
+    return dims
 
 
 def _migrate_and_verify(
@@ -226,13 +245,16 @@ def _migrate_and_verify(
     quiet: bool,
     do_verify: bool,
     vopts: dict[str, object],
+    input_shape: tuple[int, ...] | None = None,
 ) -> None:
     if not do_verify:
-        _migrate(direction, src, out, rule_dirs, diff, force, quiet)
+        _migrate(direction, src, out, rule_dirs, diff, force, quiet, input_shape=input_shape)
     if src == "-" or out == "-" or diff:
         _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
     options = _verify_opts(vopts)
-    target = _migrate(direction, src, out, rule_dirs, diff, force, quiet, exit_now=False)
+    target = _migrate(
+        direction, src, out, rule_dirs, diff, force, quiet, exit_now=False, input_shape=input_shape
+    )
     assert target is not None
     _run_verify(Path(src), target, None, options, vopts)
 
@@ -246,6 +268,7 @@ def _migrate(
     force: bool,
     quiet: bool,
     exit_now: bool = True,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Path | None:
     """Migrate one file and exit with the migration's code, or return the output path."""
     try:
@@ -258,7 +281,7 @@ def _migrate(
             source, name = sys.stdin.read(), "<stdin>"
         else:
             source, name = api.read_source(Path(src)), src
-        result = api.migrate_source(source, direction, rules, source_name=name)
+        result = api.migrate_source(source, direction, rules, source_name=name, input_shape=input_shape)
         if diff:
             to_name = out or (
                 str(api.default_output_path(Path(src), direction)) if src != "-" else "<stdout>"

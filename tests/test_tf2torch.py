@@ -219,3 +219,28 @@ def test_names_shadowed_by_a_function_are_not_keras() -> None:
     assert "layers.Dense(8)" in result.code and "keras.ops.mean(x, axis=1)" in result.code
     assert "layers.Dense(4)" in result.code
     assert not result.findings
+
+
+def test_input_shape_option(tmp_path: Path) -> None:
+    """--input-shape declares the input of model classes that declare none; bad values exit 2."""
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    src = tmp_path / "m.py"
+    src.write_text(
+        "import keras\nfrom keras import layers\n\n\nclass Net(keras.Model):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.conv = layers.Conv2D(4, 3)\n"
+        "        self.fc = layers.Dense(2)\n\n    def call(self, x):\n"
+        "        return self.fc(keras.ops.mean(self.conv(x), axis=(1, 2)))\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    lazy = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "lazy.py")])
+    assert lazy.exit_code == 0 and "nn.LazyConv2d" in (tmp_path / "lazy.py").read_text(encoding="utf-8")
+    shaped = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "s.py"), "--input-shape", "8,8,3"])
+    code = (tmp_path / "s.py").read_text(encoding="utf-8")
+    assert shaped.exit_code == 0 and "nn.Conv2d(3, 4, 3)" in code and "nn.Linear(4, 2)" in code
+    bad = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "b.py"), "--input-shape", "8x8"])
+    assert bad.exit_code == 2 and "--input-shape" in bad.output
+    assert not (tmp_path / "b.py").exists()
