@@ -238,7 +238,8 @@ def test_input_shape_option(tmp_path: Path) -> None:
     runner = CliRunner()
     lazy = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "lazy.py")])
     assert lazy.exit_code == 0 and "nn.LazyConv2d" in (tmp_path / "lazy.py").read_text(encoding="utf-8")
-    shaped = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "s.py"), "--input-shape", "8,8,3"])
+    args = ["tf2torch", str(src), "-o", str(tmp_path / "s.py"), "--input-shape", "8,8,3"]
+    shaped = runner.invoke(main, args)
     code = (tmp_path / "s.py").read_text(encoding="utf-8")
     assert shaped.exit_code == 0 and "nn.Conv2d(3, 4, 3)" in code and "nn.Linear(4, 2)" in code
     bad = runner.invoke(main, ["tf2torch", str(src), "-o", str(tmp_path / "b.py"), "--input-shape", "8x8"])
