@@ -1,0 +1,167 @@
+"""The tf2torch command: bad input gets a one-line error naming the file (and line), exit 2 and
+nothing written; outputs, user rules and determinism as for torch2tf."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from migrator.cli import main
+
+GOOD = """import keras
+from keras import layers
+
+
+def build_model():
+    return keras.Sequential([keras.Input(shape=(4,)), layers.Dense(2)])
+"""
+
+
+def run(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+def _bad(tmp_path: Path, args: list[str], *expect: str) -> None:
+    before = listing(tmp_path)
+    code, out, err = run(args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for e in expect:
+        assert e in lines[0]
+    assert out == ""
+    assert listing(tmp_path) == before, "nothing is written on bad input"
+
+
+def test_writes_output_and_record(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    code, _, _ = run(["tf2torch", str(src)])
+    assert code == 0
+    assert "nn.Linear(4, 2)" in (tmp_path / "m_torch.py").read_text()
+    assert (tmp_path / "m_torch.migration.json").is_file()
+    assert src.read_text() == GOOD, "the source is never modified"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _bad(tmp_path, ["tf2torch", str(tmp_path / "nope.py")], "nope.py", "no such file")
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    _bad(tmp_path, ["tf2torch", str(tmp_path / "pkg")], "pkg", "is a directory")
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    src = tmp_path / "bad.py"
+    src.write_text("import keras\n\ndef f(:\n    pass\n")
+    _bad(tmp_path, ["tf2torch", str(src)], "bad.py:3:", "syntax error")
+
+
+def test_non_utf8(tmp_path: Path) -> None:
+    src = tmp_path / "latin.py"
+    src.write_bytes(b"import keras\n# caf\xe9\n")
+    _bad(tmp_path, ["tf2torch", str(src)], "latin.py:2:", "not valid UTF-8")
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    src = tmp_path / "blob.py"
+    src.write_bytes(b"\x7fELF\x00\x00\x01")
+    _bad(tmp_path, ["tf2torch", str(src)], "blob.py", "binary")
+
+
+def test_output_exists_without_force(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    (tmp_path / "m_torch.py").write_text("keep me")
+    _bad(tmp_path, ["tf2torch", str(src)], "m_torch.py", "exists", "--force")
+    assert (tmp_path / "m_torch.py").read_text() == "keep me"
+
+
+def test_output_directory_missing(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    _bad(tmp_path, ["tf2torch", str(src), "-o", str(tmp_path / "no" / "out.py")], "out.py", "does not exist")
+
+
+def test_unwritable_output(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    target = Path("/proc/fwmigrate-test-out.py")  # not writable even for root
+    _bad(tmp_path, ["tf2torch", str(src), "-o", str(target)], str(target), "cannot write")
+
+
+def test_output_would_overwrite_source(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    _bad(tmp_path, ["tf2torch", str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
+    assert src.read_text() == GOOD
+
+
+def test_invalid_rule_file(tmp_path: Path) -> None:
+    rules = tmp_path / "myrules"
+    rules.mkdir()
+    (rules / "bad.toml").write_text(
+        '[[rule]]\nid = "mine.x"\nkind = "layer"\nmatch = "keras.layers.Conv3D"\n'
+        'emit = "torch.nn.Conv3d"\nshape = "nonsense"\n'
+    )
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    _bad(tmp_path, ["tf2torch", str(src), "--rules", str(rules)], "bad.toml", "mine.x", "shape", "nonsense")
+
+
+def test_invalid_hook_for_this_direction(tmp_path: Path) -> None:
+    """A torch2tf hook named in a tf2torch rule is an error, not a silent fallback."""
+    rules = tmp_path / "myrules"
+    rules.mkdir()
+    (rules / "bad.toml").write_text(
+        '[[rule]]\nid = "mine.y"\nkind = "layer"\nmatch = "keras.layers.Conv3D"\nhook = "conv"\n'
+    )
+    src = tmp_path / "m.py"
+    src.write_text(GOOD)
+    _bad(
+        tmp_path, ["tf2torch", str(src), "--rules", str(rules)], "bad.toml", "mine.y", "hook", "unknown hook"
+    )
+
+
+def test_user_rules_extend_the_shipped_ones(tmp_path: Path) -> None:
+    rules = tmp_path / "myrules"
+    rules.mkdir()
+    (rules / "mine.toml").write_text(
+        '[[rule]]\nid = "mine.gauss"\nkind = "layer"\nmatch = "keras.layers.GaussianNoise"\n'
+        'params = ["stddev", "seed", "name"]\nemit = "torch.nn.Identity"\nweights = "identity"\n'
+        'contract = "elementwise"\n\n[rule.args]\nstddev = { drop = true }\nseed = { drop = true }\n'
+        "name = { drop = true }\n"
+    )
+    src = tmp_path / "m.py"
+    src.write_text(
+        "import keras\nfrom keras import layers\n\n\ndef build_model():\n"
+        "    return keras.Sequential([keras.Input(shape=(4,)), layers.GaussianNoise(0.1), layers.Dense(2)])\n"
+    )
+    code, _, err = run(["tf2torch", str(src), "--rules", str(rules)])
+    assert code == 0, err
+    assert "nn.Identity()" in (tmp_path / "m_torch.py").read_text()
+
+
+def test_output_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    """Same input, byte-identical output and record, whatever the hash seed."""
+    fixture = (
+        Path(__file__).resolve().parent.parent / "fixtures" / "tf2torch" / "functional_resnet" / "input.py"
+    )
+    script = str(Path(sys.executable).with_name("fwmigrate"))
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"o{seed}.py"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([script, "tf2torch", str(fixture), "-o", str(out), "-q"], check=True, env=env)
+        outs.append((out.read_bytes(), (tmp_path / f"o{seed}.migration.json").read_bytes()))
+    assert outs[0] == outs[1] and outs[0][0]
