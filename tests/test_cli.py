@@ -1,4 +1,5 @@
-"""The torch2tf command: exit codes, outputs, and one-line errors with nothing written."""
+"""The migration commands: exit codes, outputs, and one-line errors with nothing written (bad-input
+tests run for both torch2tf and tf2torch)."""
 
 from __future__ import annotations
 
@@ -111,65 +112,81 @@ def _bad(tmp_path: Path, args: list[str], *expect: str) -> None:
     assert listing(tmp_path) == before, "nothing is written on bad input"
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    _bad(tmp_path, ["torch2tf", str(tmp_path / "nope.py")], "nope.py", "no such file")
+KERAS_GOOD = """import keras
+from keras import layers
 
 
-def test_directory_instead_of_file(tmp_path: Path) -> None:
+def build_model():
+    return keras.Sequential([keras.Input(shape=(4,)), layers.Dense(2)])
+"""
+# (command, a good source for it, the default output's suffix); bad input behaves the same in both
+COMMANDS = [("torch2tf", GOOD, "_tf"), ("tf2torch", KERAS_GOOD, "_torch")]
+each_command = pytest.mark.parametrize(("command", "good", "suffix"), COMMANDS, ids=[c[0] for c in COMMANDS])
+
+
+@each_command
+def test_missing_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
+    _bad(tmp_path, [command, str(tmp_path / "nope.py")], "nope.py", "no such file")
+
+
+@each_command
+def test_directory_instead_of_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     (tmp_path / "pkg").mkdir()
-    _bad(tmp_path, ["torch2tf", str(tmp_path / "pkg")], "pkg", "is a directory")
+    _bad(tmp_path, [command, str(tmp_path / "pkg")], "pkg", "is a directory")
 
 
-def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+@each_command
+def test_syntax_error_names_file_and_line(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "bad.py"
-    src.write_text("import torch\n\ndef f(:\n    pass\n")
-    _bad(tmp_path, ["torch2tf", str(src)], "bad.py:3:", "syntax error")
+    src.write_text("import torch\nimport keras\n\ndef f(:\n    pass\n")
+    _bad(tmp_path, [command, str(src)], "bad.py:4:", "syntax error")
 
 
-def test_non_utf8(tmp_path: Path) -> None:
+@each_command
+def test_non_utf8(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "latin.py"
     src.write_bytes(b"import torch\n# caf\xe9\n")
-    _bad(tmp_path, ["torch2tf", str(src)], "latin.py:2:", "not valid UTF-8")
+    _bad(tmp_path, [command, str(src)], "latin.py:2:", "not valid UTF-8")
 
 
-def test_binary_file(tmp_path: Path) -> None:
+@each_command
+def test_binary_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "blob.py"
     src.write_bytes(b"\x7fELF\x00\x00\x01")
-    _bad(tmp_path, ["torch2tf", str(src)], "blob.py", "binary")
+    _bad(tmp_path, [command, str(src)], "blob.py", "binary")
 
 
-def test_output_exists_without_force(tmp_path: Path) -> None:
+@each_command
+def test_output_exists_without_force(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    (tmp_path / "m_tf.py").write_text("keep me")
-    _bad(tmp_path, ["torch2tf", str(src)], "m_tf.py", "exists", "--force")
-    assert (tmp_path / "m_tf.py").read_text() == "keep me"
+    src.write_text(good)
+    (tmp_path / f"m{suffix}.py").write_text("keep me")
+    _bad(tmp_path, [command, str(src)], f"m{suffix}.py", "exists", "--force")
+    assert (tmp_path / f"m{suffix}.py").read_text() == "keep me"
 
 
-def test_output_directory_missing(tmp_path: Path) -> None:
+@each_command
+def test_output_directory_missing(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    _bad(
-        tmp_path,
-        ["torch2tf", str(src), "-o", str(tmp_path / "no" / "out.py")],
-        "out.py",
-        "does not exist",
-    )
+    src.write_text(good)
+    _bad(tmp_path, [command, str(src), "-o", str(tmp_path / "no" / "out.py")], "out.py", "does not exist")
 
 
-def test_unwritable_output(tmp_path: Path) -> None:
+@each_command
+def test_unwritable_output(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
-    src.write_text(GOOD)
+    src.write_text(good)
     target = Path("/proc/fwmigrate-test-out.py")  # not writable even for root
-    _bad(tmp_path, ["torch2tf", str(src), "-o", str(target)], str(target), "cannot write")
+    _bad(tmp_path, [command, str(src), "-o", str(target)], str(target), "cannot write")
     assert not target.exists()
 
 
-def test_output_would_overwrite_source(tmp_path: Path) -> None:
+@each_command
+def test_output_would_overwrite_source(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    _bad(tmp_path, ["torch2tf", str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
-    assert src.read_text() == GOOD
+    src.write_text(good)
+    _bad(tmp_path, [command, str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
+    assert src.read_text() == good
 
 
 def test_invalid_rule_file(tmp_path: Path) -> None:

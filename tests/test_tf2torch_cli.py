@@ -1,5 +1,5 @@
-"""The tf2torch command: bad input gets a one-line error naming the file (and line), exit 2 and
-nothing written; outputs, user rules and determinism as for torch2tf."""
+"""The tf2torch command: outputs, rule-file errors, user rules and determinism (the bad-input tests
+shared with torch2tf are in test_cli.py)."""
 
 from __future__ import annotations
 
@@ -50,61 +50,6 @@ def test_writes_output_and_record(tmp_path: Path) -> None:
     assert "nn.Linear(4, 2)" in (tmp_path / "m_torch.py").read_text()
     assert (tmp_path / "m_torch.migration.json").is_file()
     assert src.read_text() == GOOD, "the source is never modified"
-
-
-def test_missing_file(tmp_path: Path) -> None:
-    _bad(tmp_path, ["tf2torch", str(tmp_path / "nope.py")], "nope.py", "no such file")
-
-
-def test_directory_instead_of_file(tmp_path: Path) -> None:
-    (tmp_path / "pkg").mkdir()
-    _bad(tmp_path, ["tf2torch", str(tmp_path / "pkg")], "pkg", "is a directory")
-
-
-def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
-    src = tmp_path / "bad.py"
-    src.write_text("import keras\n\ndef f(:\n    pass\n")
-    _bad(tmp_path, ["tf2torch", str(src)], "bad.py:3:", "syntax error")
-
-
-def test_non_utf8(tmp_path: Path) -> None:
-    src = tmp_path / "latin.py"
-    src.write_bytes(b"import keras\n# caf\xe9\n")
-    _bad(tmp_path, ["tf2torch", str(src)], "latin.py:2:", "not valid UTF-8")
-
-
-def test_binary_file(tmp_path: Path) -> None:
-    src = tmp_path / "blob.py"
-    src.write_bytes(b"\x7fELF\x00\x00\x01")
-    _bad(tmp_path, ["tf2torch", str(src)], "blob.py", "binary")
-
-
-def test_output_exists_without_force(tmp_path: Path) -> None:
-    src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    (tmp_path / "m_torch.py").write_text("keep me")
-    _bad(tmp_path, ["tf2torch", str(src)], "m_torch.py", "exists", "--force")
-    assert (tmp_path / "m_torch.py").read_text() == "keep me"
-
-
-def test_output_directory_missing(tmp_path: Path) -> None:
-    src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    _bad(tmp_path, ["tf2torch", str(src), "-o", str(tmp_path / "no" / "out.py")], "out.py", "does not exist")
-
-
-def test_unwritable_output(tmp_path: Path) -> None:
-    src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    target = Path("/proc/fwmigrate-test-out.py")  # not writable even for root
-    _bad(tmp_path, ["tf2torch", str(src), "-o", str(target)], str(target), "cannot write")
-
-
-def test_output_would_overwrite_source(tmp_path: Path) -> None:
-    src = tmp_path / "m.py"
-    src.write_text(GOOD)
-    _bad(tmp_path, ["tf2torch", str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
-    assert src.read_text() == GOOD
 
 
 def test_invalid_rule_file(tmp_path: Path) -> None:
