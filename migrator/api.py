@@ -66,26 +66,56 @@ def migrate_source(
 
 
 def verify(
-    original: Path, migrated: Path, options: VerifyOptions, record: Path | None = None
+    original: Path,
+    migrated: Path,
+    options: VerifyOptions,
+    record: Path | None = None,
+    via: Path | None = None,
 ) -> EquivalenceResult:
-    """Check that MIGRATED computes what ORIGINAL computes. User code runs only in a subprocess."""
-    for p in (original, migrated):
+    """Check that MIGRATED computes what ORIGINAL computes. User code runs only in a subprocess.
+
+    With ``via``, a round trip: ORIGINAL is a torch file, ``via`` its torch2tf output (record
+    ``record``, default beside ``via``) and MIGRATED the tf2torch output of ``via`` (record beside
+    MIGRATED); the weights go ORIGINAL -> ``via`` -> MIGRATED and MIGRATED is compared with ORIGINAL.
+    """
+    for p in (original, migrated, *([via] if via is not None else [])):
         read_source(p)
-    record = record if record is not None else record_path_for(migrated)
-    if not record.is_file():
-        raise InputError(
-            f"{record}: no migration record "
-            "(migrate with `fwmigrate torch2tf` or `fwmigrate tf2torch`, or pass --record)"
-        )
-    try:
-        json.loads(record.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{record}: not a migration record ({exc})") from None
+    final: Path | None = None
+    if via is None:
+        record = _read_record(record if record is not None else record_path_for(migrated), None)
+    else:
+        record = _read_record(record if record is not None else record_path_for(via), Direction.TORCH2TF)
+        final = _read_record(record_path_for(migrated), Direction.TF2TORCH)
     try:
         check_expr(options.model)
     except ExprError as exc:
         raise InputError(str(exc)) from None
-    return verify_files(original, migrated, record, options)
+    return verify_files(original, migrated, record, options, via=via, final_record=final)
+
+
+def _read_record(record: Path, direction: Direction | None) -> Path:
+    """A readable migration record; of ``direction`` when given (a round trip's step)."""
+    if not record.is_file():
+        how = "`fwmigrate tf2torch`" if direction is Direction.TF2TORCH else None
+        raise InputError(
+            f"{record}: no migration record "
+            + (
+                f"(migrate with {how})"
+                if how
+                else "(migrate with `fwmigrate torch2tf` or `fwmigrate tf2torch`, or pass --record)"
+            )
+        )
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{record}: not a migration record ({exc})") from None
+    found = data.get("direction", Direction.TORCH2TF.value) if isinstance(data, dict) else None
+    if direction is not None and found != direction.value:
+        step = "ORIGINAL -> INTERMEDIATE" if direction is Direction.TORCH2TF else "INTERMEDIATE -> FINAL"
+        raise InputError(
+            f"{record}: a {found} migration record; a round trip's {step} step is {direction.value}"
+        )
+    return record
 
 
 def read_source(path: Path) -> str:

@@ -111,10 +111,15 @@ def _verify_opts(v: dict[str, object]) -> VerifyOptions:
 
 
 def _run_verify(
-    original: Path, migrated: Path, record: Path | None, options: VerifyOptions, v: dict[str, object]
+    original: Path,
+    migrated: Path,
+    record: Path | None,
+    options: VerifyOptions,
+    v: dict[str, object],
+    via: Path | None = None,
 ) -> NoReturn:
     try:
-        result = api.verify(original, migrated, options, record)
+        result = api.verify(original, migrated, options, record, via=via)
         for _, key, render, _ in _REPORTS:
             path = v.get(key)
             if isinstance(path, Path):
@@ -328,17 +333,30 @@ def _migrate(
     "--record",
     type=click.Path(path_type=Path),
     default=None,
-    help="The migration record (default: <MIGRATED stem>.migration.json beside MIGRATED).",
+    help="The migration record (default: <MIGRATED stem>.migration.json beside MIGRATED; "
+    "with --via, the record of INTERMEDIATE, default beside it).",
+)
+@click.option(
+    "--via",
+    "via",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="INTERMEDIATE",
+    help="Round trip: ORIGINAL is torch, INTERMEDIATE its torch2tf output, MIGRATED the tf2torch "
+    "output of INTERMEDIATE; MIGRATED is checked against ORIGINAL.",
 )
 @_verify_options
-def verify_cmd(original: Path, migrated: Path, record: Path | None, **vopts: object) -> None:
+def verify_cmd(
+    original: Path, migrated: Path, record: Path | None, via: Path | None, **vopts: object
+) -> None:
     """Check that MIGRATED computes the same function as ORIGINAL.
 
     Weights are moved from the original through the transforms the migration recorded; both
-    models run on the same seeded inputs; outputs and every layer are compared. Exit 0 equivalent,
-    1 not equivalent, 2 usage or input error (including a model that cannot be built).
+    models run on the same seeded inputs; outputs and every layer are compared. With --via, the
+    weights go ORIGINAL -> INTERMEDIATE -> MIGRATED (a torch -> Keras -> torch round trip). Exit 0
+    equivalent, 1 not equivalent, 2 usage or input error (including a model that cannot be built).
     """
-    _run_verify(original, migrated, record, _verify_opts(vopts), vopts)
+    _run_verify(original, migrated, record, _verify_opts(vopts), vopts, via=via)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,29 +104,34 @@ class Models:
     migrated: Any
 
 
+def load_file(path: Path, module_name: str, mode: LoadMode) -> types.ModuleType:
+    """Import one of the user's files; a failure is the user's."""
+    try:
+        return load_module(path, module_name, mode)
+    except Exception as exc:
+        raise UserCodeError(f"loading {path.name} raised {type(exc).__name__}: {exc}") from exc
+
+
+def build_from(expr: str, module: types.ModuleType, what: str) -> Any:
+    """The model ``--model`` builds in a loaded file (``what``: "original", "migrated", ...). An
+    ``--model`` mistake is reported as it is for the original, and naming the model for the others."""
+    try:
+        return evaluate(expr, vars(module))
+    except Exception as exc:
+        if isinstance(exc, ExprError) and what == "original":
+            raise
+        raise UserCodeError(
+            f"building the {what} model with {expr!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def build_models(request: Mapping[str, Any]) -> Models:
     """Load both files and build the model from ``--model`` in each; failures are the user's."""
     mode = LoadMode(request["load_mode"])
-    try:
-        orig = load_module(Path(request["original"]), "fwmigrate_original", mode)
-        mig = load_module(Path(request["migrated"]), "fwmigrate_migrated", mode)
-    except Exception as exc:
-        raise UserCodeError(f"loading the files raised {type(exc).__name__}: {exc}") from exc
-    try:
-        original = evaluate(request["model"], vars(orig))
-    except ExprError:
-        raise
-    except Exception as exc:
-        raise UserCodeError(
-            f"building the original model with {request['model']!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    try:
-        migrated = evaluate(request["model"], vars(mig))
-    except Exception as exc:
-        raise UserCodeError(
-            f"building the migrated model with {request['model']!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    return Models(orig, mig, original, migrated)
+    orig = load_file(Path(request["original"]), "fwmigrate_original", mode)
+    mig = load_file(Path(request["migrated"]), "fwmigrate_migrated", mode)
+    expr = request["model"]
+    return Models(orig, mig, build_from(expr, orig, "original"), build_from(expr, mig, "migrated"))
 
 
 class Batches:
@@ -342,6 +347,7 @@ def compare(
         direction=direction,
         original=Path(request["original"]).name,
         migrated=Path(request["migrated"]).name,
+        via=Path(request["via"]).name if request.get("via") else None,
         model=request["model"],
         verdict=Verdict.EQUIVALENT if equivalent else Verdict.NOT_EQUIVALENT,
         tolerance=tol,

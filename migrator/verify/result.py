@@ -19,6 +19,9 @@ class Status(enum.Enum):
     NOT_COMPARED = "not_compared"  # no counterpart, or shapes that cannot be matched
 
 
+ROUND_TRIP = "torch2tf+tf2torch"  # the direction of a round trip: torch -> Keras -> torch
+
+
 class Verdict(enum.Enum):
     EQUIVALENT = "equivalent"
     NOT_EQUIVALENT = "not_equivalent"
@@ -115,7 +118,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class EquivalenceResult:
-    direction: str  # "torch2tf"
+    direction: str  # "torch2tf", "tf2torch", or "torch2tf+tf2torch" (a round trip)
     original: str  # file name (no directories)
     migrated: str
     model: str  # the EXPR that built both models
@@ -130,6 +133,7 @@ class EquivalenceResult:
     error: str | None = None  # why the check could not run (verdict ERROR)
     seed: int = 0
     versions: dict[str, str] = field(default_factory=dict)  # torch / tensorflow / keras / fwmigrate
+    via: str | None = None  # a round trip's intermediate file: original -> via -> migrated
 
     @property
     def equivalent(self) -> bool:
@@ -161,6 +165,7 @@ class EquivalenceResult:
             "direction": self.direction,
             "original": self.original,
             "migrated": self.migrated,
+            "via": self.via,
             "model": self.model,
             "verdict": self.verdict.value,
             "equivalent": self.equivalent,
@@ -206,6 +211,7 @@ class EquivalenceResult:
             direction=data["direction"],
             original=data["original"],
             migrated=data["migrated"],
+            via=data.get("via"),
             model=data["model"],
             verdict=Verdict(data["verdict"]),
             tolerance=Tolerance(tol["atol"], tol["rtol"], tol.get("fail_rtol", 1e-4)),

@@ -12,14 +12,24 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from migrator.verify.result import EquivalenceResult, Verdict
+from migrator.verify.result import ROUND_TRIP, EquivalenceResult, Verdict
 from migrator.verify.spec import VerifyOptions
 from migrator.verify.static import forward_warnings
 from migrator.verify.worker import record_direction
 
 
-def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOptions) -> EquivalenceResult:
-    direction = record_direction(record)
+def verify_files(
+    original: Path,
+    migrated: Path,
+    record: Path,
+    options: VerifyOptions,
+    via: Path | None = None,
+    final_record: Path | None = None,
+) -> EquivalenceResult:
+    """MIGRATED against ORIGINAL by ``record``; or, with ``via``, a round trip: ORIGINAL (torch)
+    -> ``via`` (its torch2tf output, ``record``) -> MIGRATED (tf2torch output of ``via``,
+    ``final_record``)."""
+    direction = ROUND_TRIP if via is not None else record_direction(record)
     method = "call" if direction == "tf2torch" else "forward"
     warnings = forward_warnings(original.read_text(encoding="utf-8"), method)
     with tempfile.TemporaryDirectory(prefix="fwmigrate-verify-") as tmp:
@@ -29,6 +39,11 @@ def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOp
             "migrated": str(migrated.resolve()),
             "record": str(record.resolve()),
             "direction": direction,
+            **(
+                {"via": str(via.resolve()), "final_record": str((final_record or record).resolve())}
+                if via is not None
+                else {}
+            ),
             "model": options.model,
             "inputs": [s.text() for s in options.inputs],
             "samples": options.samples,
@@ -53,6 +68,7 @@ def verify_files(original: Path, migrated: Path, record: Path, options: VerifyOp
                 direction=direction,
                 original=original.name,
                 migrated=migrated.name,
+                via=via.name if via is not None else None,
                 model=options.model,
                 verdict=Verdict.ERROR,
                 tolerance=options.tolerance,

@@ -17,6 +17,7 @@ from migrator.verify.compare import classify, diff
 from migrator.verify.driver import (
     Batches,
     Capture,
+    Models,
     Probe,
     UserCodeError,
     build_models,
@@ -65,7 +66,7 @@ def randomise_keras_norm_stats(model: Any, rng: np.random.Generator) -> int:
     return n
 
 
-def _fused_activation(layer: Any) -> str | None:
+def fused_activation(layer: Any) -> str | None:
     """The activation a Dense/Conv layer applies itself (``Dense(64, activation="relu")``)."""
     if not type(layer).__name__.startswith(_FUSED):
         return None
@@ -113,6 +114,55 @@ class KerasToTorch:
         self.probes: list[Probe] = []
         self.capture = Capture()
         self.rebuild: Any = None  # builds a fresh original model (for the float64 run)
+        self.owner = ""  # the record's owner of the model
+
+    @staticmethod
+    def open(expr: str, models: Models, record: Mapping[str, Any], n_inputs: int) -> KerasToTorch:
+        """Both models checked, the migrated one in eval mode, the record's owner of the model and
+        its layouts."""
+        import keras
+        import torch
+
+        kmodel, tmodel = models.original, models.migrated
+        if not isinstance(kmodel, keras.layers.Layer):
+            raise UserCodeError(f"{expr!r} built a {type(kmodel).__name__}, not a Keras layer or model")
+        if not isinstance(tmodel, torch.nn.Module):
+            raise UserCodeError(
+                f"{expr!r} built a {type(tmodel).__name__} in the migrated file, not a torch.nn.Module"
+            )
+        tmodel.eval()
+        try:
+            owner = model_owner(record, kmodel, tmodel, called_name(expr))
+        except TransferError as exc:
+            raise UserCodeError(f"weight transfer: {exc}") from exc
+        in_perms, out_perms = class_perms(record, owner, n_inputs)
+        session = KerasToTorch(kmodel, tmodel, in_perms, out_perms)
+        session.owner = owner
+        session.rebuild = lambda: evaluate(expr, vars(models.original_module))
+        return session
+
+    def move_weights(
+        self, record: Mapping[str, Any], x0: list[Array], warnings: list[str], rng: np.random.Generator | None
+    ) -> None:
+        """Run both models on ``x0`` (Keras layout) before any weight is read: a subclassed Keras
+        model has none until called, and torch Lazy modules materialise on their first call. Then,
+        with ``rng``, randomise the Keras norm statistics; then move every weight Keras -> torch
+        (``self.pairs``)."""
+        try:
+            self.run_original(x0, warnings)
+        except Exception as exc:
+            raise UserCodeError(f"running the original model raised {type(exc).__name__}: {exc}") from exc
+        try:
+            self.run_migrated(x0)
+        except Exception as exc:
+            raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
+        if rng is not None:
+            randomise_keras_norm_stats(self.kmodel, rng)
+        try:
+            self.pairs = pair_layers(self.kmodel, self.tmodel, record, self.owner)
+            transfer(self.pairs, self.kmodel, self.tmodel)
+        except TransferError as exc:
+            raise UserCodeError(f"weight transfer: {exc}") from exc
 
     def install(self, pairs: list[KerasPair]) -> None:
         """A probe per pair: the layer's output, or, for a Dense/Conv with a fused activation, its
@@ -121,7 +171,7 @@ class KerasToTorch:
         self.pairs = pairs
         compared = {id(p.torch_module) for p in pairs}
         for p in pairs:
-            act = _fused_activation(p.keras_layer)
+            act = fused_activation(p.keras_layer)
             ktype = type(p.keras_layer).__name__
             # before a fused activation, the weighted module itself (not a wrapper) is compared
             path, module = (p.weighted_path, p.weighted) if act else (p.target, p.torch_module)
@@ -288,7 +338,8 @@ def _declared_spatial(model: Any, n: int) -> list[bool]:
     )
 
 
-def _layout_warnings(in_perms: list[Perm], specs: list[InputSpec], owner: str) -> list[str]:
+def layout_warnings(in_perms: list[Perm], specs: list[InputSpec], owner: str) -> list[str]:
+    """Feature-map inputs whose layout the record does not know (``specs`` in Keras's layout)."""
     return [
         f"the migration record has no layout for input {k} of {owner}: it is given to the migrated "
         "model unchanged (Keras layout)"
@@ -301,53 +352,18 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     specs = [InputSpec.parse(s) for s in request["inputs"]]
     warnings: list[str] = list(request.get("warnings", []))
-    versions = seed_everything(int(request["seed"]))
+    seed = int(request["seed"])
+    versions = seed_everything(seed)
     import keras
-    import torch
 
-    rng = np.random.default_rng(request["seed"])
+    rng = np.random.default_rng(seed)
     record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
     # layers of a functional model are recorded by name; Keras numbers default names per process
     keras.backend.clear_session()
-    models = build_models(request)
-    kmodel, tmodel = models.original, models.migrated
-    if not isinstance(kmodel, keras.layers.Layer):
-        raise UserCodeError(
-            f"{request['model']!r} built a {type(kmodel).__name__}, not a Keras layer or model"
-        )
-    if not isinstance(tmodel, torch.nn.Module):
-        raise UserCodeError(
-            f"{request['model']!r} built a {type(tmodel).__name__} in the migrated file, "
-            "not a torch.nn.Module"
-        )
-    tmodel.eval()
-    try:
-        owner = model_owner(record, kmodel, tmodel, called_name(request["model"]))
-    except TransferError as exc:
-        raise UserCodeError(f"weight transfer: {exc}") from exc
-    in_perms, out_perms = class_perms(record, owner, len(specs))
-    warnings.extend(_layout_warnings(in_perms, specs, owner))
-    session = KerasToTorch(kmodel, tmodel, in_perms, out_perms)
-    session.rebuild = lambda: evaluate(request["model"], vars(models.original_module))
-    fixed = _declared_spatial(kmodel, len(specs))
-    batches = Batches(specs, in_perms, int(request["seed"]), int(request["samples"]), fixed)
-
-    # one call each before reading weights: a subclassed Keras model has none until called, and
-    # torch Lazy modules materialise on their first call
-    x0 = batches.batch(0)
-    try:
-        session.run_original(x0, warnings)
-    except Exception as exc:
-        raise UserCodeError(f"running the original model raised {type(exc).__name__}: {exc}") from exc
-    try:
-        session.run_migrated(x0)
-    except Exception as exc:
-        raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
-    randomise_keras_norm_stats(kmodel, rng)
-    try:
-        pairs = pair_layers(kmodel, tmodel, record, owner)
-        transfer(pairs, kmodel, tmodel)
-    except TransferError as exc:
-        raise UserCodeError(f"weight transfer: {exc}") from exc
-    session.install(pairs)
+    session = KerasToTorch.open(request["model"], build_models(request), record, len(specs))
+    warnings.extend(layout_warnings(session.in_perms, specs, session.owner))
+    fixed = _declared_spatial(session.kmodel, len(specs))
+    batches = Batches(specs, session.in_perms, seed, int(request["samples"]), fixed)
+    session.move_weights(record, batches.batch(0), warnings, rng)
+    session.install(session.pairs)
     return compare(session, batches, request, warnings, versions, "tf2torch")

@@ -150,12 +150,22 @@ def _torch_get(module: Any, path: str, what: str) -> Any:
         raise TransferError(f"{what}: no module {path!r} in the migrated model") from None
 
 
+def _torch_missing(module: Any, path: str) -> bool:
+    try:
+        module.get_submodule(path)
+    except AttributeError:
+        return True
+    return False
+
+
 def _pair_owner(walk: _Walk, owner: str, kobj: Any, tobj: Any, kprefix: str, tprefix: str) -> None:
     for rec in walk.records.get(owner, []):
         path, target = str(rec["path"]), str(rec["target"])
         where = f"{join_path(kprefix, path)} (recorded as {owner}.{path} -> {target})"
         klayer = keras_get(kobj, path)
         if klayer is None:
+            if _torch_missing(tobj, target):
+                continue  # built conditionally, and not in this instance on either side (shortcut = None)
             raise TransferError(f"{where}: no such layer in the original model")
         weighted = _torch_get(tobj, target, where)
         # a target deeper than its Keras path is the weighted module inside a wrapper

@@ -19,6 +19,7 @@ from migrator.verify.compare import classify, diff
 from migrator.verify.driver import (
     Batches,
     Capture,
+    Models,
     Probe,
     UserCodeError,
     build_models,
@@ -128,6 +129,44 @@ class TorchToKeras:
         self.probes: list[Probe] = []
         self.capture = Capture()
         self.n_bn = 0
+
+    @staticmethod
+    def open(expr: str, models: Models, record: Mapping[str, Any], n_inputs: int) -> TorchToKeras:
+        """Both models checked, the original in eval mode, the layouts from the record."""
+        import keras
+        import torch
+
+        tmodel, kmodel = models.original, models.migrated
+        if not isinstance(tmodel, torch.nn.Module):
+            raise UserCodeError(f"{expr!r} built a {type(tmodel).__name__}, not a torch.nn.Module")
+        if not isinstance(kmodel, keras.layers.Layer):
+            raise UserCodeError(
+                f"{expr!r} built a {type(kmodel).__name__} in the migrated file, not a Keras layer"
+            )
+        tmodel.eval()
+        in_perms, out_perms = class_perms(record, type(tmodel).__name__, n_inputs)
+        return TorchToKeras(tmodel, kmodel, in_perms, out_perms)
+
+    def move_weights(
+        self, record: Mapping[str, Any], original_file: str, x0: list[Array], warnings: list[str]
+    ) -> None:
+        """Run both models on ``x0`` (the flatten shapes are seen while the original runs, and
+        the Keras weights are built), then move every weight torch -> Keras (``self.pairs``)."""
+        flats = FlattenShapes(original_file)
+        try:
+            with flats.mode:
+                self.run_original(x0, warnings)
+        except Exception as exc:
+            raise UserCodeError(f"running the original model raised {type(exc).__name__}: {exc}") from exc
+        try:
+            self.run_migrated(x0)  # builds the Keras weights
+        except Exception as exc:
+            raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
+        try:
+            self.pairs = pair_modules(self.tmodel, self.kmodel, record)
+            transfer(self.pairs, flats.shapes, self.kmodel)
+        except TransferError as exc:
+            raise UserCodeError(f"weight transfer: {exc}") from exc
 
     def install(self, pairs: list[Pair]) -> None:
         """Hooks on the compared pairs (leaves, and containers with a weight transform)."""
@@ -242,42 +281,13 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     specs = [InputSpec.parse(s) for s in request["inputs"]]
     warnings: list[str] = list(request.get("warnings", []))
-    versions = seed_everything(int(request["seed"]))
-    import keras
-    import torch
-
-    rng = np.random.default_rng(request["seed"])
+    seed = int(request["seed"])
+    versions = seed_everything(seed)
+    rng = np.random.default_rng(seed)
     record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
-    models = build_models(request)
-    tmodel, kmodel = models.original, models.migrated
-    if not isinstance(tmodel, torch.nn.Module):
-        raise UserCodeError(f"{request['model']!r} built a {type(tmodel).__name__}, not a torch.nn.Module")
-    if not isinstance(kmodel, keras.layers.Layer):
-        raise UserCodeError(
-            f"{request['model']!r} built a {type(kmodel).__name__} in the migrated file, not a Keras layer"
-        )
-    tmodel.eval()
-    in_perms, out_perms = class_perms(record, type(tmodel).__name__, len(specs))
-    session = TorchToKeras(tmodel, kmodel, in_perms, out_perms)
-    session.n_bn = randomise_torch_norm_stats(tmodel, rng)
-    batches = Batches(specs, in_perms, int(request["seed"]), int(request["samples"]))
-
-    # sample 0, checked on the original first; the flatten shapes are seen while it runs
-    x0 = batches.batch(0)
-    flats = FlattenShapes(request["original"])
-    try:
-        with flats.mode:
-            session.run_original(x0, warnings)
-    except Exception as exc:
-        raise UserCodeError(f"running the original model raised {type(exc).__name__}: {exc}") from exc
-    try:
-        session.run_migrated(x0)  # builds the Keras weights
-    except Exception as exc:
-        raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
-    try:
-        pairs = pair_modules(tmodel, kmodel, record)
-        transfer(pairs, flats.shapes, kmodel)
-    except TransferError as exc:
-        raise UserCodeError(f"weight transfer: {exc}") from exc
-    session.install(pairs)
+    session = TorchToKeras.open(request["model"], build_models(request), record, len(specs))
+    session.n_bn = randomise_torch_norm_stats(session.tmodel, rng)
+    batches = Batches(specs, session.in_perms, seed, int(request["samples"]))
+    session.move_weights(record, request["original"], batches.batch(0), warnings)
+    session.install(session.pairs)
     return compare(session, batches, request, warnings, versions, "torch2tf")

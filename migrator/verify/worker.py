@@ -2,7 +2,7 @@
 files, transfers the weights, runs the same seeded inputs through both and writes an
 ``EquivalenceResult`` as JSON. Started by ``migrator.verify.run`` with a timeout; the user's code
 runs only here. The direction comes from the migration record: ``torch2tf`` (a torch original)
-or ``tf2torch`` (a Keras original).
+or ``tf2torch`` (a Keras original); a request with ``via`` is a round trip (``roundtrip``).
 
     python -m migrator.verify.worker REQUEST.json
 """
@@ -34,6 +34,10 @@ def record_direction(record: Path) -> str:
 
 
 def run(request: Mapping[str, Any]) -> EquivalenceResult:
+    if request.get("via"):  # torch -> Keras -> torch: the final model against the original
+        from migrator.verify import roundtrip
+
+        return roundtrip.run(request)
     direction = request.get("direction") or record_direction(Path(request["record"]))
     if direction == "tf2torch":
         from migrator.verify import tf2torch
@@ -59,6 +63,7 @@ def main(argv: list[str]) -> int:
             direction=request.get("direction") or record_direction(Path(request["record"])),
             original=Path(request["original"]).name,
             migrated=Path(request["migrated"]).name,
+            via=Path(request["via"]).name if request.get("via") else None,
             model=request["model"],
             verdict=Verdict.ERROR,
             tolerance=tol,
