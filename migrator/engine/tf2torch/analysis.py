@@ -103,6 +103,7 @@ class Annotations:
     symbolic: set[str] = field(default_factory=set)  # scopes analysed with a symbolic input
     layer_order: dict[int, int] = field(default_factory=dict)  # constructor -> creation index (per type)
     seq_conflicts: set[int] = field(default_factory=set)  # Sequentials needing a layout change inside
+    varying: set[int] = field(default_factory=set)  # constructors in a loop over data: sizes may differ
     # constructors inside a layer factory: (input channels, the factory's arguments) per application
     factory_inputs: dict[int, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
 
@@ -132,6 +133,7 @@ class Analysis:
         self._module = module
         self._factory_args: dict[str, Dim] | None = None  # inside a layer factory: its arguments
         self._seq_now: cst.Call | None = None  # the Sequential whose layers are being applied
+        self._varying = 0  # inside loops whose iterations may differ in the sizes they build
         self._collect(module)
 
     # ------------------------------------------------------------------ collection
@@ -305,11 +307,18 @@ class Analysis:
         elif isinstance(stmt, cst.If | cst.For | cst.While | cst.With | cst.Try):
             if isinstance(stmt, cst.If):
                 self.expr(stmt.test, env, attrs)
+            varying = False
             if isinstance(stmt, cst.For):
                 items = self.expr(stmt.iter, env, attrs)
                 first = items.items[0] if isinstance(items, TupleVal) and items.items else None
                 self._bind_target(stmt.target, env, first)
-            result = self._body(stmt.body, env, attrs)
+                # a loop over data (zip(sizes, sizes[1:])) may feed each layer a different size
+                varying = _range_count_expr(stmt.iter) is None and not isinstance(items, TupleVal)
+            self._varying += int(varying)
+            try:
+                result = self._body(stmt.body, env, attrs)
+            finally:
+                self._varying -= int(varying)
             orelse = getattr(stmt, "orelse", None)
             while orelse is not None:
                 if isinstance(orelse, cst.If):
@@ -546,6 +555,8 @@ class Analysis:
         return layer
 
     def _construct_layer(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
+        if self._varying and self._record:
+            self.ann.varying.add(id(node))
         bound, _ = bind_arguments(rule, node, None)
         args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
         if self._record:
@@ -870,6 +881,13 @@ class Analysis:
 
 
 _USER_RULE = Rule(id="<user class>", kind=RuleKind.LAYER, match=(), source=Path("."))
+
+
+def _range_count_expr(node: cst.BaseExpression) -> bool | None:
+    """True for ``range(...)`` (each iteration builds the same layer), None otherwise."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
+        return True
+    return None
 
 
 def _range_count(node: cst.BaseExpression) -> int | None:

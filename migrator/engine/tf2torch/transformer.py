@@ -98,6 +98,7 @@ class KerasToTorch(cst.CSTTransformer):
         self._seq_out: dict[str, LayerOut] = {}  # Sequential variables filled with .add
         self._seq_next: dict[str, tuple[int, int]] = {}  # next (Keras, torch) index per variable
         self.builders: set[str] = set()  # functions that build and return a model
+        self._factory_out: dict[str, LayerOut] = {}  # function -> the layers it returns
         self.functional_classes: dict[str, Any] = {}  # generated class -> its trace
         self.trace_layouts: dict[str, Any] = {}  # variable -> TensorVal, for ops in traced code
         self.inlined: dict[str, tuple[int, int]] = {}  # helper inlined into a builder -> its span
@@ -328,6 +329,19 @@ class KerasToTorch(cst.CSTTransformer):
                 ):
                     cls.attrs[t.target.attr.value] = out
                     self._record(cls.name, t.target.attr.value, t.target.attr.value, out)
+        value_node = original_node.value
+        if (
+            cls is not None
+            and out is None
+            and isinstance(value_node, cst.Call)
+            and isinstance(value_node.func, cst.Name)
+            and value_node.func.value in self._factory_out
+        ):  # self.stem = conv_bn_relu(3, width): the factory's layers, recorded per use
+            built = self._factory_out[value_node.func.value]
+            for t in original_node.targets:
+                if _is_self_attr(t.target):
+                    attr = t.target.attr.value  # type: ignore[attr-defined]
+                    self._record(cls.name, attr, attr, built)
         for t in original_node.targets:
             if (
                 isinstance(t.target, cst.Name)
@@ -400,6 +414,7 @@ class KerasToTorch(cst.CSTTransformer):
         if out is not None and out.children:
             self._record(self._method[-1], "", "", out)
             self.builders.add(self._method[-1])
+            self._factory_out[self._method[-1]] = out
         return updated_node
 
     def _record(self, owner: str, keras_path: str, torch_path: str, out: LayerOut) -> None:
@@ -698,12 +713,20 @@ class KerasToTorch(cst.CSTTransformer):
         assert target is not None
         expr = self.call(target, order_positional(args, rule.signature))
         transform = rule.weights
-        if id(original) in self.ann.after_flatten and transform == "linear":
+        if transform == "linear" and self._flatten_permutes(original):
             transform = "linear_after_flatten"
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {target}", rule.id)
         out = LayerOut(expr, activation, self._dim_of_last(shape, perm), rule, transform, line=line)
         out.extra.update(self._context(rule, bound, original))
         return out
+
+    def _flatten_permutes(self, original: cst.Call) -> bool:
+        """A Dense after a Flatten of a feature map reads NHWC order in Keras, NCHW in torch, unless
+        the map is 1x1 (after a global pooling with keepdims): then the orders agree."""
+        flat = self.ann.after_flatten.get(id(original))
+        if flat is None:
+            return False
+        return not all(d == 1 for d in flat[1:-1])
 
     def _context(
         self, rule: Rule, bound: dict[str, cst.BaseExpression], original: cst.Call
@@ -716,10 +739,12 @@ class KerasToTorch(cst.CSTTransformer):
                 if isinstance(v, bool) and not v:
                     extra[flag] = False
         flat = self.ann.after_flatten.get(id(original))
-        if flat is not None:
+        if flat is not None and self._flatten_permutes(original):
             dims = flat[1:]
             if all(isinstance(d, int) for d in dims):
                 extra["flatten_shape_last"] = list(dims)
+            elif all(isinstance(d, int) for d in dims[:-1]):
+                extra["flatten_spatial"] = list(dims[:-1])  # channels given by a parameter
         if "depth_multiplier" in bound:
             v = literal(bound["depth_multiplier"])
             if isinstance(v, int):
@@ -730,6 +755,8 @@ class KerasToTorch(cst.CSTTransformer):
         """The shape a layer is applied to. A layer built by a factory called several times gets,
         as its input size, the factory parameter that equals it at every call (``cin``)."""
         shape = self.ann.layer_input.get(id(original))
+        if shape is not None and id(original) in self.ann.varying:
+            return (*shape[:-1], None)  # built in a loop over data: each layer may get another size
         uses = self.ann.factory_inputs.get(id(original))
         if shape is None or not uses or len(uses) == 1:
             return shape
