@@ -104,6 +104,8 @@ class Annotations:
     layer_order: dict[int, int] = field(default_factory=dict)  # constructor -> creation index (per type)
     seq_conflicts: set[int] = field(default_factory=set)  # Sequentials needing a layout change inside
     varying: set[int] = field(default_factory=set)  # constructors in a loop over data: sizes may differ
+    # layer classes: (input channels, constructor sizes by parameter) for each instance applied
+    class_uses: dict[str, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
     # constructors inside a layer factory: (input channels, the factory's arguments) per application
     factory_inputs: dict[int, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
 
@@ -489,9 +491,11 @@ class Analysis:
         if isinstance(func, cst.Name) and func.value in self.classes:
             for a in node.args:
                 self.expr(a.value, env, attrs)
-            return LayerVal(
+            layer = LayerVal(
                 _USER_RULE, LayerArgs({}), node, user_class=func.value, user_args=tuple(node.args)
             )
+            layer.factory_args = self._ctor_dims(self.classes[func.value], node, env, attrs)
+            return layer
         if isinstance(func, cst.Name) and func.value in self.functions:
             return self._helper(self.functions[func.value], node, env, attrs)
         if isinstance(func, cst.Attribute):
@@ -636,6 +640,26 @@ class Analysis:
             pass
         return out
 
+    def _ctor_dims(
+        self, info: ClassInfo, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]
+    ) -> dict[str, Dim]:
+        """The sizes a layer class is built with, by constructor parameter (defaults included)."""
+        if info.init is None:
+            return {}
+        params = _params(info.init)[1:]
+        dims: dict[str, Dim] = {}
+        for param in [*info.init.params.params, *info.init.params.kwonly_params]:
+            v = literal(param.default) if param.default is not None else None
+            if isinstance(v, int) and not isinstance(v, bool):
+                dims[param.name.value] = v
+        positional = [a for a in node.args if a.keyword is None]
+        for p, a in zip(params, positional, strict=False):
+            dims[p] = self.dim_of(a.value, env, attrs)
+        for a in node.args:
+            if a.keyword is not None and a.keyword.value in params:
+                dims[a.keyword.value] = self.dim_of(a.value, env, attrs)
+        return dims
+
     def _factory(self, fn: FuncInfo, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         """A helper that builds and returns layers (``conv_bn_relu(cin, cout)``): the layers it
         returns, remembering each call's arguments so that an input size that differs between
@@ -719,6 +743,9 @@ class Analysis:
                 self.ann.app_input[id(call)] = first.shape
             if self._record:
                 self.ann.layer_input.setdefault(id(layer.node), first.shape)
+                channels = first.shape[-1] if first.shape else None
+                uses = self.ann.class_uses.setdefault(layer.user_class, [])
+                uses.append((channels, layer.factory_args or {}))
             return self._user_apply(layer, inputs)
         rule = layer.rule
         if layer.children:

@@ -340,7 +340,7 @@ def _user_layer(
     (with the input channels first when the migrated class needs them)."""
     ctor = _substitute(layer.node, dict(step.subst), {})
     assert isinstance(ctor, cst.Call) and layer.user_class is not None
-    if layer.user_class in tx.ann.needs_in:
+    if layer.user_class in tx.ann.needs_in and tx.in_alias(layer.user_class) is None:
         channels = step.in_shape[-1] if step.in_shape else None
         if channels is None:
             raise TraceError(layer.node, f"the input channels of {layer.user_class} could not be inferred")

@@ -8,6 +8,7 @@ import libcst as cst
 
 from migrator.engine.emitter import code_of
 from migrator.engine.migrate import _STRINGS_AND_COMMENTS
+from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical
@@ -209,6 +210,8 @@ def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:
     stmts: list[cst.BaseStatement] = [cst.parse_statement(w + "\n") for w in lines]
     has_header = HEADER in module.code
     if not has_header:
+        # a file that torch2tf wrote says so in its header: that line is no longer true
+        leading = [ln for ln in leading if ln.comment is None or ln.comment.value != TORCH2TF_HEADER]
         header = [*leading, cst.EmptyLine(comment=cst.Comment(HEADER))]
         if stmts:
             first = stmts[0]

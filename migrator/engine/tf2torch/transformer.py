@@ -10,6 +10,7 @@ module), subclassed ``keras.Model``/``keras.layers.Layer`` (base, ``super().__in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, MappedArgs
-from migrator.engine.tf2torch.analysis import Analysis, Annotations, canonical
+from migrator.engine.tf2torch.analysis import IN_CHANNELS, Analysis, Annotations, canonical
 from migrator.engine.tf2torch.emit import (
     ACTIVATIONS,
     NO_ACTIVATION,
@@ -203,7 +204,7 @@ class KerasToTorch(cst.CSTTransformer):
             return updated_node.with_changes(
                 name=cst.Name("forward"), params=updated_node.params.with_changes(params=params)
             )
-        if name == "__init__" and cls.name in self.ann.needs_in:
+        if name == "__init__" and cls.name in self.ann.needs_in and self.in_alias(cls.name) is None:
             params = list(updated_node.params.params)
             new = cst.Param(
                 cst.Name("in_channels"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
@@ -438,7 +439,30 @@ class KerasToTorch(cst.CSTTransformer):
         return self._converted(original_node, updated_node)
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> Any:
+        size = self._shape_index(original_node)
+        if size is not None:
+            return size
         return self._converted(original_node, updated_node)
+
+    def _shape_index(self, node: cst.Subscript) -> cst.BaseExpression | None:
+        """``ops.shape(x)[i]`` -> ``x.shape[j]``, j the torch axis holding Keras axis i."""
+        value = node.value
+        if not isinstance(value, cst.Call) or len(node.slice) != 1 or not value.args:
+            return None
+        rule = self.analysis.rule_for(value.func)
+        idx = node.slice[0].slice
+        if rule is None or rule.hook != "keras_shape" or not isinstance(idx, cst.Index):
+            return None
+        i = literal(idx.value)
+        operand = value.args[0].value
+        t = self.ann.tensors.get(id(operand))
+        if not isinstance(operand, cst.Name) or not isinstance(i, int) or t is None:
+            return None
+        if t.cell.perm is None or t.rank is None:
+            return None
+        axis = Layout(t.cell.perm).axis(i % t.rank)
+        shape = cst.Attribute(cst.Name(operand.value), cst.Name("shape"))
+        return cst.Subscript(shape, [cst.SubscriptElement(cst.Index(int_node(axis)))])
 
     def leave_BinaryOperation(
         self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
@@ -558,11 +582,24 @@ class KerasToTorch(cst.CSTTransformer):
             return self._converted(original_node, new)
         return self._converted(original_node, updated_node)
 
+    def in_alias(self, cls: str) -> str | None:
+        """The constructor parameter of a layer class that equals its input channels wherever it
+        is used (``in_planes``): then it stands for them, and no ``in_channels`` is added."""
+        uses = self.ann.class_uses.get(cls)
+        if not uses or any(c is None for c, _ in uses):
+            return None
+        for p in uses[0][1]:
+            if all(args.get(p) == c for c, args in uses):
+                return p
+        return None
+
     def _with_in_channels(self, original: cst.Call, call: cst.Call, cls: str) -> cst.BaseExpression:
         """A layer class that now takes its input channels first: pass them where it is built."""
         from migrator.engine.emitter import commas
         from migrator.engine.tf2torch.emit import dim_node
 
+        if self.in_alias(cls) is not None:
+            return call  # one of its own parameters already says it
         shape = self._input_shape(original)
         channels = shape[-1] if shape else None
         if channels is None:
@@ -754,7 +791,7 @@ class KerasToTorch(cst.CSTTransformer):
     def _input_shape(self, original: cst.Call) -> Shape | None:
         """The shape a layer is applied to. A layer built by a factory called several times gets,
         as its input size, the factory parameter that equals it at every call (``cin``)."""
-        shape = self.ann.layer_input.get(id(original))
+        shape = self._aliased(self.ann.layer_input.get(id(original)))
         if shape is not None and id(original) in self.ann.varying:
             return (*shape[:-1], None)  # built in a loop over data: each layer may get another size
         uses = self.ann.factory_inputs.get(id(original))
@@ -764,6 +801,15 @@ class KerasToTorch(cst.CSTTransformer):
         if candidates:
             return (*shape[:-1], candidates[0])
         return shape if len({c for c, _ in uses}) == 1 else (*shape[:-1], None)
+
+    def _aliased(self, shape: Shape | None) -> Shape | None:
+        """Inside a layer class whose input channels are a constructor parameter, use that name."""
+        cls = self._classes[-1].name if self._classes else None
+        alias = self.in_alias(cls) if cls is not None else None
+        if shape is None or alias is None:
+            return shape
+        pattern = re.compile(rf"\b{IN_CHANNELS}\b")
+        return tuple(pattern.sub(alias, d) if isinstance(d, str) else d for d in shape)
 
     def _dim_of_last(self, shape: Shape | None, perm: tuple[int, ...] | None) -> int | None:
         if shape is None:
