@@ -96,12 +96,9 @@ class Annotations:
     after_flatten: dict[int, Shape] = field(default_factory=dict)  # Dense constructor -> flattened map
     tensors: dict[int, TensorVal] = field(default_factory=dict)  # expression -> tensor
     converts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
-    app_input: dict[int, Shape | None] = field(default_factory=dict)  # helper/class call -> input shape
     needs_in: set[str] = field(default_factory=set)  # scopes whose layers read IN_CHANNELS
     inputs: dict[str, list[tuple[str, TensorVal]]] = field(default_factory=dict)  # scope -> params
     outputs: dict[str, Val] = field(default_factory=dict)
-    symbolic: set[str] = field(default_factory=set)  # scopes analysed with a symbolic input
-    layer_order: dict[int, int] = field(default_factory=dict)  # constructor -> creation index (per type)
     seq_conflicts: set[int] = field(default_factory=set)  # Sequentials needing a layout change inside
     varying: set[int] = field(default_factory=set)  # constructors in a loop over data: sizes may differ
     # layer classes: (input channels, constructor sizes by parameter) for each instance applied
@@ -131,7 +128,6 @@ class Analysis:
         self.functions: dict[str, FuncInfo] = {}
         self._record = True
         self._scope = ""
-        self._counters: dict[str, int] = {}
         self._module = module
         self._factory_args: dict[str, Dim] | None = None  # inside a layer factory: its arguments
         self._seq_now: cst.Call | None = None  # the Sequential whose layers are being applied
@@ -225,14 +221,13 @@ class Analysis:
         attrs: dict[str, Val] = {}
         env: dict[str, Val] = {}
         if info.init is not None:
-            self._bind_params(info.init, env, symbolic=True)
+            self._bind_params(info.init, env)
             self._run(info.init, env, attrs)
         if info.call is None:
             return
         shape = info.build_shape
         if shape is None and info.applied_rank is not None:
             shape = (None,) * (info.applied_rank - 1) + (IN_CHANNELS,)
-            self.ann.symbolic.add(info.name)
         call_env: dict[str, Val] = {}
         params = _params(info.call)[1:]  # without self
         tensors: list[tuple[str, TensorVal]] = []
@@ -249,7 +244,7 @@ class Analysis:
     def _emit_function(self, info: FuncInfo) -> None:
         self._scope = info.name
         env: dict[str, Val] = {}
-        self._bind_params(info.node, env, symbolic=True)
+        self._bind_params(info.node, env)
         if not info.is_builder and info.applied_rank is not None:
             params = _params(info.node)
             if params:
@@ -257,14 +252,14 @@ class Analysis:
                 t = TensorVal(shape, LayoutCell(None))
                 env[params[0]] = t
                 self.ann.inputs[info.name] = [(params[0], t)]
-                self.ann.symbolic.add(info.name)
         result = self._run(info.node, env, {})
         self.ann.outputs[info.name] = result
 
-    def _bind_params(self, fn: cst.FunctionDef, env: dict[str, Val], symbolic: bool) -> None:
+    def _bind_params(self, fn: cst.FunctionDef, env: dict[str, Val]) -> None:
+        """A scope analysed for emission sees its parameters as sizes named by themselves."""
         for p in _params(fn):
             if p != "self":
-                env[p] = DimVal(p) if symbolic else None
+                env[p] = DimVal(p)
 
     # ------------------------------------------------------------------ statements
     @contextmanager
@@ -547,7 +542,6 @@ class Analysis:
         if isinstance(shape_node, cst.Tuple | cst.List):
             dims = tuple(self.dim_of(e.value, env, attrs) for e in shape_node.elements)
         t = TensorVal((None, *dims) if dims is not None else None, LayoutCell(None))
-        t._input = True  # type: ignore[attr-defined]
         if self._record:
             self.ann.inputs.setdefault(self._scope, []).append(("inputs", t))
         return t
@@ -563,11 +557,6 @@ class Analysis:
             self.ann.varying.add(id(node))
         bound, _ = bind_arguments(rule, node, None)
         args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
-        if self._record:
-            key = rule.emit or rule.id
-            n = self._counters.get(key, 0)
-            self._counters[key] = n + 1
-            self.ann.layer_order[id(node)] = n
         if rule.hook == "sequential":
             layer = LayerVal(rule, args, node)
             items = bound.get("layers")
@@ -618,10 +607,8 @@ class Analysis:
         if not vals or not isinstance(vals[0], TensorVal):
             return self._factory(fn, node, env, attrs)
         first = vals[0]
-        if self._record:
-            self.ann.app_input[id(node)] = first.shape
-            if fn.applied_rank is None and first.rank is not None:
-                fn.applied_rank = first.rank
+        if self._record and fn.applied_rank is None and first.rank is not None:
+            fn.applied_rank = first.rank
         inner_env: dict[str, Val] = {}
         params = _params(fn.node)
         for p in params:
@@ -739,8 +726,6 @@ class Analysis:
             return None
         first, first_node = inputs[0]
         if layer.user_class is not None:
-            if self._record and call is not None:
-                self.ann.app_input[id(call)] = first.shape
             if self._record:
                 self.ann.layer_input.setdefault(id(layer.node), first.shape)
                 channels = first.shape[-1] if first.shape else None
