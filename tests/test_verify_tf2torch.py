@@ -5,6 +5,7 @@ divergent layer; a weight that cannot be moved is an error naming the layer."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -28,10 +29,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tf2torch"
 FWMIGRATE = str(Path(sys.executable).parent / "fwmigrate")
 
 
-def _migrate(source: str, tmp_path: Path) -> tuple[Path, Path]:
+def _migrate(source: str, tmp_path: Path, input_shape: tuple[int, ...] | None = None) -> tuple[Path, Path]:
     src = tmp_path / "model.py"
     src.write_text(source, encoding="utf-8")
-    result = migrate_source(source, Direction.TF2TORCH, None, "model.py")
+    result = migrate_source(source, Direction.TF2TORCH, None, "model.py", input_shape=input_shape)
     assert result.complete, [f.message for f in result.findings if f.severity.value == "unsupported"]
     out = tmp_path / "model_torch.py"
     write_outputs(result, out, force=True)
@@ -271,8 +272,10 @@ def test_transposed_linear_weight_is_caught(tmp_path: Path, monkeypatch: pytest.
 
 @pytest.mark.frameworks
 def test_untransferable_weights_are_named(tmp_path: Path) -> None:
-    """A Keras layer missing from the record, or a torch module the record does not cover, is an
-    error naming it: a weight is never left random."""
+    """A Keras layer missing from the record is paired by path, with a warning (in a Sequential the
+    n-th layer with weights on each side: a fused activation shifts torch's indices); a layer with
+    no counterpart on the other side, or whose weights do not fit, is an error naming it: a
+    weight is never left random."""
     from migrator.verify import worker
     from migrator.verify.driver import UserCodeError
 
@@ -281,12 +284,24 @@ def test_untransferable_weights_are_named(tmp_path: Path) -> None:
     record = json.loads(original_record)
     record["layers"] = [r for r in record["layers"] if r["path"] != "6"]
     _record(out).write_text(json.dumps(record), encoding="utf-8")
-    with pytest.raises(UserCodeError, match=r"no counterpart in the migrated one: 6 \(Dense\) kernel"):
-        worker.run(_request(src, out, model, spec))
+    result = worker.run(_request(src, out, model, spec))
+    assert result.verdict is Verdict.EQUIVALENT, [(c.source, c.status.value) for c in result.layers]
+    assert any(
+        w.startswith("paired by path: 9 (Linear <- Dense 6), transform linear") for w in result.warnings
+    )
 
     _record(out).write_text(original_record, encoding="utf-8")
     _edit(out, "model.append(nn.Linear(64, 32))", "model.append(nn.Linear(64, 32, bias=False))")
     with pytest.raises(UserCodeError, match=r"6 \(Dense -> Linear\): transform linear does not fit 9"):
+        worker.run(_request(src, out, model, spec))
+
+    # no torch module at the Keras layer's path (a renamed attribute): named on both sides
+    src, out, model, spec = _fixture("subclassed_cnn", tmp_path)
+    record = json.loads(_record(out).read_text(encoding="utf-8"))
+    record["layers"] = [r for r in record["layers"] if r["path"] != "fc"]
+    _record(out).write_text(json.dumps(record), encoding="utf-8")
+    _edit(out, "self.fc", "self.head")
+    with pytest.raises(UserCodeError, match=r"no counterpart in the migrated one: fc \(Dense\) kernel"):
         worker.run(_request(src, out, model, spec))
 
 
@@ -341,3 +356,246 @@ def test_more_fixtures_are_equivalent(name: str, tmp_path: Path) -> None:
     result = worker.run(_request(src, out, model, spec, samples=2))
     assert result.verdict is Verdict.EQUIVALENT, [(c.source, c.status.value, c.note) for c in result.layers]
     assert all(c.status.value == "pass" for c in result.layers), [(c.source, c.note) for c in result.layers]
+
+
+# Modules a migration cannot list in its record: layers appended in a loop and wrapped in a
+# Sequential, a list attribute whose length is a parameter, Sequentials built by a helper and
+# stored on attributes. The verifier pairs them by path and infers their transforms.
+LOOP_AND_LIST = """import keras
+from keras import layers, ops
+
+
+def make_mlp(sizes):
+    mlp = []
+    for a, b in zip(sizes, sizes[1:]):
+        mlp.append(layers.Dense(b))
+        mlp.append(layers.Activation("tanh"))
+    return keras.Sequential(mlp)
+
+
+class MultiHead(keras.Model):
+    def __init__(self, num_heads=3, head_dim=4):
+        super().__init__()
+        self.trunk = make_mlp([12, 32, 16])
+        self.heads = [layers.Dense(head_dim) for _ in range(num_heads)]
+
+    def call(self, x):
+        h = self.trunk(x)
+        return ops.stack([head(h) for head in self.heads], axis=1)
+
+
+def build_model():
+    model = MultiHead()
+    model.build((None, 12))
+    return model
+"""
+
+HELPERS = """import keras
+from keras import layers, ops
+
+
+def conv_bn_relu(cout, stride=1):
+    return keras.Sequential(
+        [
+            keras.Sequential(
+                [layers.ZeroPadding2D(padding=1), layers.Conv2D(cout, 3, strides=stride, use_bias=False)]
+            ),
+            layers.BatchNormalization(epsilon=1e-5, momentum=0.9),
+            layers.ReLU(),
+        ]
+    )
+
+
+def conv_act_bn(cout):
+    return keras.Sequential([layers.Conv2D(cout, 1, activation="relu"), layers.BatchNormalization()])
+
+
+class SmallNet(keras.Model):
+    def __init__(self, num_classes=5):
+        super().__init__()
+        self.stem = conv_bn_relu(4)
+        self.stage = conv_bn_relu(8, stride=2)
+        self.mix = conv_act_bn(8)
+        self.flatten = layers.Flatten()
+        self.fc = layers.Dense(num_classes)
+
+    def call(self, x, training=False):
+        x = self.stage(self.stem(x, training=training), training=training)
+        x = self.mix(x, training=training)
+        return self.fc(self.flatten(x))
+
+
+def build_model():
+    model = SmallNet()
+    model.build((None, 9, 9, 3))
+    return model
+"""
+
+TYPES = """import keras
+from keras import layers
+
+
+class Zoo(keras.Model):
+    def __init__(self, filters=4):
+        super().__init__()
+        self.sep = layers.SeparableConv2D(filters, 3, padding="same", depth_multiplier=2)
+        self.dw = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)
+        self.bn = layers.BatchNormalization()
+        self.up = layers.Conv2DTranspose(filters, 2, strides=2)
+        self.pool = layers.GlobalAveragePooling2D()
+        self.norm = layers.LayerNormalization()
+        self.fc = layers.Dense(3)
+
+    def call(self, x):
+        x = self.up(self.bn(self.dw(self.sep(x))))
+        return self.fc(self.norm(self.pool(x)))
+"""
+
+# (source, --model, --input, Keras input shape for the migration, pairs by path with no record)
+BY_PATH = {
+    "loop_and_list": (
+        LOOP_AND_LIST,
+        "build_model()",
+        "2,12",
+        None,
+        [
+            "trunk.0 (Linear <- Dense), transform linear",
+            "trunk.2 (Linear <- Dense), transform linear",
+            "heads.0 (Linear <- Dense), transform linear",
+            "heads.1 (Linear <- Dense), transform linear",
+            "heads.2 (Linear <- Dense), transform linear",
+        ],
+    ),
+    "helpers": (
+        HELPERS,
+        "build_model()",
+        "2,9,9,3",
+        None,
+        [
+            "stem.0.1 (Conv2d <- Conv2D), transform conv2d",
+            "stem.1 (BatchNorm2d <- BatchNormalization), transform batchnorm",
+            "stage.0.1 (Conv2d <- Conv2D), transform conv2d",
+            "stage.1 (BatchNorm2d <- BatchNormalization), transform batchnorm",
+            "mix.0 (Conv2d <- Conv2D), transform conv2d",
+            # the fused relu is a module of its own in torch: the n-th layer with weights
+            "mix.2 (BatchNorm2d <- BatchNormalization mix.1), transform batchnorm",
+            # a Flatten of a 5x5 map feeds it: seen while running both models
+            "fc (Linear <- Dense), transform linear_after_flatten",
+        ],
+    ),
+    "types": (
+        TYPES,
+        "Zoo()",
+        "2,6,6,3",
+        (6, 6, 3),
+        [
+            "sep (Sequential <- SeparableConv2D), transform separable_conv2d",
+            "dw (Conv2d <- DepthwiseConv2D), transform depthwise_conv2d",
+            "bn (BatchNorm2d <- BatchNormalization), transform batchnorm",
+            "up (ConvTranspose2d <- Conv2DTranspose), transform conv_transpose2d",
+            "norm (LayerNorm <- LayerNormalization), transform layernorm",
+            # a Flatten of a 1x1 map (after the global pooling): no permutation
+            "fc (Linear <- Dense), transform linear",
+        ],
+    ),
+}
+
+
+def _drop_recorded_layers(out: Path) -> None:
+    """The record without its layers: every torch module with weights must be paired by path."""
+    record = json.loads(_record(out).read_text(encoding="utf-8"))
+    record["layers"] = []
+    _record(out).write_text(json.dumps(record), encoding="utf-8")
+
+
+def _by_path(warnings: Sequence[str]) -> list[str]:
+    prefix = "paired by path: "
+    return [w[len(prefix) :].split(" inferred")[0] for w in warnings if w.startswith(prefix)]
+
+
+def _rows(result: Any) -> list[tuple[str, str, str, str]]:
+    return [(c.source, c.target, c.status.value, c.note) for c in result.layers]
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize("name", sorted(BY_PATH))
+def test_unlisted_modules_are_paired_by_path(name: str, tmp_path: Path) -> None:
+    """As migrated, then with a record listing no layer at all: every torch module with weights is
+    paired with the Keras layer at its path, its transform inferred from its type (a Dense after a
+    Flatten from the run), each pairing a warning; both models compute the same."""
+    from migrator.verify import worker
+
+    source, model, spec, shape, expected = BY_PATH[name]
+    src, out = _migrate(source, tmp_path, shape)
+    result = worker.run(_request(src, out, model, spec))
+    assert result.verdict is Verdict.EQUIVALENT, (_rows(result), result.error)
+    assert all(c.status.value == "pass" for c in result.layers), _rows(result)
+
+    _drop_recorded_layers(out)
+    result = worker.run(_request(src, out, model, spec, samples=2))
+    assert result.verdict is Verdict.EQUIVALENT, (_rows(result), result.error)
+    assert all(c.status.value == "pass" for c in result.layers), _rows(result)
+    assert sorted(_by_path(result.warnings)) == sorted(expected), result.warnings
+    weighted = {c.target for c in result.layers if c.transform != "identity"}
+    assert {e.split(" ")[0] for e in expected} <= weighted  # every pair compared
+
+
+_HEADS = re.compile(r"nn\.(?:Lazy)?Linear\([^()]*\)(?= for _ in range\(num_heads\))")
+
+
+@pytest.mark.frameworks
+def test_wrong_module_paired_by_path_is_named(tmp_path: Path) -> None:
+    """A module paired by path whose weights do not fit, or whose type is not the migration of the
+    Keras layer at its path, is an error naming it."""
+    from migrator.verify import worker
+    from migrator.verify.driver import UserCodeError
+
+    src, out = _migrate(LOOP_AND_LIST, tmp_path)
+    migrated = out.read_text(encoding="utf-8")
+    head = _HEADS.search(migrated)
+    assert head is not None, migrated
+    out.write_text(migrated.replace(head[0], head[0][:-1] + ", bias=False)"), encoding="utf-8")
+    with pytest.raises(
+        UserCodeError, match=r"heads\.0 \(Dense -> Linear\): transform linear does not fit heads\.0"
+    ):
+        worker.run(_request(src, out, "build_model()", "2,12"))
+
+    out.write_text(migrated.replace(head[0], "nn.LayerNorm(16)"), encoding="utf-8")
+    with pytest.raises(
+        UserCodeError,
+        match=r"heads\.0 \(LayerNorm\): the migration record does not list it, and the original's layer "
+        r"at heads\.0 is a Dense, not a LayerNormalization",
+    ):
+        worker.run(_request(src, out, "build_model()", "2,12"))
+
+
+@pytest.mark.frameworks
+def test_flatten_order_of_a_linear_paired_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Linear paired by path after a Flatten of a 5x5 map needs the flatten permutation: without
+    it the verdict fails at that layer; when the run cannot tell which Flatten feeds the Dense
+    (code between them), it is an error asking for the record."""
+    from migrator.verify import tf2torch_transfer, worker
+    from migrator.verify.driver import UserCodeError
+
+    src, out = _migrate(HELPERS, tmp_path)
+    _drop_recorded_layers(out)
+    monkeypatch.setattr(tf2torch_transfer, "_linear_by_path", lambda *args: ("linear", {}))
+    result = worker.run(_request(src, out, "build_model()", "2,9,9,3"))
+    assert result.verdict is Verdict.NOT_EQUIVALENT
+    first = result.first_divergent_layer
+    assert first is not None and (first.source, first.transform) == ("fc", "linear"), _rows(result)
+    monkeypatch.undo()
+
+    src, out = _migrate(
+        HELPERS.replace("self.fc(self.flatten(x))", "self.fc(ops.relu(self.flatten(x)))"), tmp_path
+    )
+    result = worker.run(_request(src, out, "build_model()", "2,9,9,3"))  # the record gives it
+    assert result.verdict is Verdict.EQUIVALENT, (_rows(result), result.error)
+    _drop_recorded_layers(out)
+    with pytest.raises(
+        UserCodeError,
+        match=r"fc \(Dense -> Linear\): the migration record does not list it and the flatten order it "
+        r"needs cannot be inferred \(Dense 'dense' takes 200 features, as many as the flatten of a "
+        r"\(5, 5, 8\) map gives",
+    ):
+        worker.run(_request(src, out, "build_model()", "2,9,9,3"))

@@ -30,6 +30,7 @@ from migrator.verify.result import Comparison, EquivalenceResult, Tolerance
 from migrator.verify.spec import InputSpec
 from migrator.verify.tf2torch_transfer import (
     KerasPair,
+    RunTrace,
     TransferError,
     join_path,
     model_owner,
@@ -145,24 +146,29 @@ class KerasToTorch:
         self, record: Mapping[str, Any], x0: list[Array], warnings: list[str], rng: np.random.Generator | None
     ) -> None:
         """Run both models on ``x0`` (Keras layout) before any weight is read: a subclassed Keras
-        model has none until called, and torch Lazy modules materialise on their first call. Then,
-        with ``rng``, randomise the Keras norm statistics; then move every weight Keras -> torch
-        (``self.pairs``)."""
+        model has none until called, and torch Lazy modules materialise on their first call; the
+        run also shows which Flatten feeds each Dense (``RunTrace``). Then, with ``rng``, randomise
+        the Keras norm statistics; then move every weight Keras -> torch (``self.pairs``). A pair
+        the record does not give (paired by path) adds a warning."""
+        trace = RunTrace()
         try:
-            self.run_original(x0, warnings)
+            with trace.keras(self.kmodel):
+                self.run_original(x0, warnings)
         except Exception as exc:
             raise UserCodeError(f"running the original model raised {type(exc).__name__}: {exc}") from exc
         try:
-            self.run_migrated(x0)
+            with trace.torch(self.tmodel):
+                self.run_migrated(x0)
         except Exception as exc:
             raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
         if rng is not None:
             randomise_keras_norm_stats(self.kmodel, rng)
         try:
-            self.pairs = pair_layers(self.kmodel, self.tmodel, record, self.owner)
+            self.pairs = pair_layers(self.kmodel, self.tmodel, record, self.owner, trace)
             transfer(self.pairs, self.kmodel, self.tmodel)
         except TransferError as exc:
             raise UserCodeError(f"weight transfer: {exc}") from exc
+        warnings.extend(p.by_path_note for p in self.pairs if p.by_path)
 
     def install(self, pairs: list[KerasPair]) -> None:
         """A probe per pair: the layer's output, or, for a Dense/Conv with a fused activation, its
