@@ -528,6 +528,8 @@ class KerasToTorch(cst.CSTTransformer):
             attr = func.attr.value
             if attr == "add" and isinstance(func.value, cst.Name) and func.value.value in self._seq_vars:
                 return self._seq_add(original_node, updated_node)
+            if attr == "append" and len(original_node.args) == 1:
+                self._list_append(original_node, updated_node)
             if attr == "build" and isinstance(func.value, cst.Name):
                 self._find(
                     original_node,
@@ -651,6 +653,21 @@ class KerasToTorch(cst.CSTTransformer):
             act = activation_module(self.emit, out.activation, out.act_dim)
             self._pending_append = new.with_changes(args=[cst.Arg(act)])
         return new
+
+    def _list_append(self, original: cst.Call, updated: cst.Call) -> None:
+        """``layers.append(layers.Dense(8, activation="tanh"))``: the activation is appended after
+        the layer as its own module, which is right for a list that becomes a Sequential."""
+        out = self._by_original.get(id(original.args[0].value))
+        if out is None or out.activation is None:
+            return
+        act = activation_module(self.emit, out.activation, out.act_dim)
+        self._pending_append = updated.with_changes(args=[cst.Arg(act)])
+        self._find(
+            original,
+            Severity.REVIEW,
+            "activation",
+            "appended as its own module after the layer: right when the list runs in order (a Sequential)",
+        )
 
     def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> Any:
         if self._drop_statement:
@@ -795,12 +812,16 @@ class KerasToTorch(cst.CSTTransformer):
         if shape is not None and id(original) in self.ann.varying:
             return (*shape[:-1], None)  # built in a loop over data: each layer may get another size
         uses = self.ann.factory_inputs.get(id(original))
-        if shape is None or not uses or len(uses) == 1:
+        if shape is None or not uses:
             return shape
+        # built inside a helper function: the size must be said in the helper's own terms
         candidates = [p for p in uses[0][1] if all(args.get(p) == c for c, args in uses)]
         if candidates:
             return (*shape[:-1], candidates[0])
-        return shape if len({c for c, _ in uses}) == 1 else (*shape[:-1], None)
+        channels = {c for c, _ in uses}
+        if len(channels) == 1 and isinstance(shape[-1], int):
+            return shape  # the same number at every call
+        return (*shape[:-1], None)
 
     def _aliased(self, shape: Shape | None) -> Shape | None:
         """Inside a layer class whose input channels are a constructor parameter, use that name."""
