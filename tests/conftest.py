@@ -63,3 +63,30 @@ def migrate_fixture(name: str, directory: Path) -> tuple[Path, Path]:
     out = directory / "model_tf.py"
     write_outputs(result, out, force=True)
     return src, out
+
+
+def cli_run(args: list[str], input: str | None = None) -> tuple[int, str, str]:
+    """Run the fwmigrate CLI in-process: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    result = CliRunner().invoke(main, args, input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+def assert_bad_input(tmp_path: Path, args: list[str], *expect: str) -> None:
+    """Exit 2, one line on stderr containing each of ``expect``, nothing on stdout, nothing written."""
+    before = listing(tmp_path)
+    code, out, err = cli_run(args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for e in expect:
+        assert e in lines[0]
+    assert out == ""
+    assert listing(tmp_path) == before, "nothing is written on bad input"

@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from migrator.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, assert_bad_input, cli_run, listing
 
 GOOD = """import torch.nn as nn
 
@@ -29,19 +27,10 @@ class Net(nn.Module):
 PARTIAL = "import torch.nn as nn\n\nbil = nn.Bilinear(8, 8, 16)\nfc = nn.Linear(16, 2)\n"
 
 
-def run(args: list[str], input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, args, input=input)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def listing(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir())
-
-
 def test_writes_default_output_and_record(tmp_path: Path) -> None:
     src = tmp_path / "model.py"
     src.write_text(GOOD)
-    code, _, err = run(["torch2tf", str(src)])
+    code, _, err = cli_run(["torch2tf", str(src)])
     assert code == 0
     out = tmp_path / "model_tf.py"
     assert "class Net(keras.Model)" in out.read_text()
@@ -54,7 +43,7 @@ def test_writes_default_output_and_record(tmp_path: Path) -> None:
 def test_exit_1_when_unsupported_remains_and_output_is_written(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(PARTIAL)
-    code, _, err = run(["torch2tf", str(src), "-o", str(tmp_path / "out.py")])
+    code, _, err = cli_run(["torch2tf", str(src), "-o", str(tmp_path / "out.py")])
     assert code == 1
     text = (tmp_path / "out.py").read_text()
     assert "# fwmigrate: unsupported: torch.nn.Bilinear: no rule maps this API" in text
@@ -66,7 +55,7 @@ def test_exit_1_when_unsupported_remains_and_output_is_written(tmp_path: Path) -
 
 
 def test_stdin_to_stdout() -> None:
-    code, out, _ = run(["torch2tf", "-", "-q"], input=GOOD)
+    code, out, _ = cli_run(["torch2tf", "-", "-q"], input=GOOD)
     assert code == 0
     assert out.startswith("# Migrated from PyTorch by fwmigrate")
     assert "layers.Dense(units=2)" in out
@@ -75,7 +64,7 @@ def test_stdin_to_stdout() -> None:
 def test_file_to_stdout_writes_nothing(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    code, out, _ = run(["torch2tf", str(src), "-o", "-", "-q"])
+    code, out, _ = cli_run(["torch2tf", str(src), "-o", "-", "-q"])
     assert code == 0 and "keras.Model" in out
     assert listing(tmp_path) == ["m.py"]
 
@@ -83,7 +72,7 @@ def test_file_to_stdout_writes_nothing(tmp_path: Path) -> None:
 def test_diff_prints_and_writes_nothing(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    code, out, _ = run(["torch2tf", str(src), "--diff", "-q"])
+    code, out, _ = cli_run(["torch2tf", str(src), "--diff", "-q"])
     assert code == 0
     assert "-class Net(nn.Module):" in out and "+class Net(keras.Model):" in out
     assert listing(tmp_path) == ["m.py"]
@@ -93,23 +82,11 @@ def test_force_overwrites(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(GOOD)
     (tmp_path / "m_tf.py").write_text("old")
-    assert run(["torch2tf", str(src), "--force", "-q"])[0] == 0
+    assert cli_run(["torch2tf", str(src), "--force", "-q"])[0] == 0
     assert "keras.Model" in (tmp_path / "m_tf.py").read_text()
 
 
 # ------------------------------------------------- bad input: exit 2, one line, nothing written
-
-
-def _bad(tmp_path: Path, args: list[str], *expect: str) -> None:
-    before = listing(tmp_path)
-    code, out, err = run(args)
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for e in expect:
-        assert e in lines[0]
-    assert out == ""
-    assert listing(tmp_path) == before, "nothing is written on bad input"
 
 
 KERAS_GOOD = """import keras
@@ -126,34 +103,34 @@ each_command = pytest.mark.parametrize(("command", "good", "suffix"), COMMANDS, 
 
 @each_command
 def test_missing_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
-    _bad(tmp_path, [command, str(tmp_path / "nope.py")], "nope.py", "no such file")
+    assert_bad_input(tmp_path, [command, str(tmp_path / "nope.py")], "nope.py", "no such file")
 
 
 @each_command
 def test_directory_instead_of_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     (tmp_path / "pkg").mkdir()
-    _bad(tmp_path, [command, str(tmp_path / "pkg")], "pkg", "is a directory")
+    assert_bad_input(tmp_path, [command, str(tmp_path / "pkg")], "pkg", "is a directory")
 
 
 @each_command
 def test_syntax_error_names_file_and_line(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "bad.py"
     src.write_text("import torch\nimport keras\n\ndef f(:\n    pass\n")
-    _bad(tmp_path, [command, str(src)], "bad.py:4:", "syntax error")
+    assert_bad_input(tmp_path, [command, str(src)], "bad.py:4:", "syntax error")
 
 
 @each_command
 def test_non_utf8(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "latin.py"
     src.write_bytes(b"import torch\n# caf\xe9\n")
-    _bad(tmp_path, [command, str(src)], "latin.py:2:", "not valid UTF-8")
+    assert_bad_input(tmp_path, [command, str(src)], "latin.py:2:", "not valid UTF-8")
 
 
 @each_command
 def test_binary_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "blob.py"
     src.write_bytes(b"\x7fELF\x00\x00\x01")
-    _bad(tmp_path, [command, str(src)], "blob.py", "binary")
+    assert_bad_input(tmp_path, [command, str(src)], "blob.py", "binary")
 
 
 @each_command
@@ -161,7 +138,7 @@ def test_output_exists_without_force(tmp_path: Path, command: str, good: str, su
     src = tmp_path / "m.py"
     src.write_text(good)
     (tmp_path / f"m{suffix}.py").write_text("keep me")
-    _bad(tmp_path, [command, str(src)], f"m{suffix}.py", "exists", "--force")
+    assert_bad_input(tmp_path, [command, str(src)], f"m{suffix}.py", "exists", "--force")
     assert (tmp_path / f"m{suffix}.py").read_text() == "keep me"
 
 
@@ -169,7 +146,9 @@ def test_output_exists_without_force(tmp_path: Path, command: str, good: str, su
 def test_output_directory_missing(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
     src.write_text(good)
-    _bad(tmp_path, [command, str(src), "-o", str(tmp_path / "no" / "out.py")], "out.py", "does not exist")
+    assert_bad_input(
+        tmp_path, [command, str(src), "-o", str(tmp_path / "no" / "out.py")], "out.py", "does not exist"
+    )
 
 
 @each_command
@@ -177,7 +156,7 @@ def test_unwritable_output(tmp_path: Path, command: str, good: str, suffix: str)
     src = tmp_path / "m.py"
     src.write_text(good)
     target = Path("/proc/fwmigrate-test-out.py")  # not writable even for root
-    _bad(tmp_path, [command, str(src), "-o", str(target)], str(target), "cannot write")
+    assert_bad_input(tmp_path, [command, str(src), "-o", str(target)], str(target), "cannot write")
     assert not target.exists()
 
 
@@ -185,7 +164,7 @@ def test_unwritable_output(tmp_path: Path, command: str, good: str, suffix: str)
 def test_output_would_overwrite_source(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     src = tmp_path / "m.py"
     src.write_text(good)
-    _bad(tmp_path, [command, str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
+    assert_bad_input(tmp_path, [command, str(src), "-o", str(src), "--force"], "m.py", "overwrite the source")
     assert src.read_text() == good
 
 
@@ -198,7 +177,7 @@ def test_invalid_rule_file(tmp_path: Path) -> None:
     )
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    _bad(
+    assert_bad_input(
         tmp_path,
         ["torch2tf", str(src), "--rules", str(rules)],
         "bad.toml",
@@ -211,7 +190,7 @@ def test_invalid_rule_file(tmp_path: Path) -> None:
 def test_missing_rule_directory(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    _bad(
+    assert_bad_input(
         tmp_path,
         ["torch2tf", str(src), "--rules", str(tmp_path / "none")],
         "none",
@@ -231,7 +210,7 @@ def test_user_rules_extend_the_shipped_ones(tmp_path: Path) -> None:
     )
     src = tmp_path / "m.py"
     src.write_text(PARTIAL)
-    code, out, _ = run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
+    code, out, _ = cli_run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
     assert code == 0
     assert "bil = layers.Dense(units=16)" in out
     assert "torch" not in out.split("fwmigrate (torch2tf)")[1]
@@ -248,7 +227,7 @@ def test_user_rules_override_the_shipped_ones(tmp_path: Path) -> None:
     )
     src = tmp_path / "m.py"
     src.write_text("import torch.nn as nn\n\nfc = nn.Linear(16, 2)\n")
-    code, out, _ = run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
+    code, out, _ = cli_run(["torch2tf", str(src), "--rules", str(rules), "-o", "-", "-q"])
     assert code == 0
     assert "fc = layers.EinsumDense(output_shape=2, equation='ab,bc->ac')" in out
 

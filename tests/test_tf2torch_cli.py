@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from migrator.cli import main
+from tests.conftest import assert_bad_input, cli_run
 
 GOOD = """import keras
 from keras import layers
@@ -21,31 +19,10 @@ def build_model():
 """
 
 
-def run(args: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, args)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def listing(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir())
-
-
-def _bad(tmp_path: Path, args: list[str], *expect: str) -> None:
-    before = listing(tmp_path)
-    code, out, err = run(args)
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for e in expect:
-        assert e in lines[0]
-    assert out == ""
-    assert listing(tmp_path) == before, "nothing is written on bad input"
-
-
 def test_writes_output_and_record(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    code, _, _ = run(["tf2torch", str(src)])
+    code, _, _ = cli_run(["tf2torch", str(src)])
     assert code == 0
     assert "nn.Linear(4, 2)" in (tmp_path / "m_torch.py").read_text()
     assert (tmp_path / "m_torch.migration.json").is_file()
@@ -61,7 +38,9 @@ def test_invalid_rule_file(tmp_path: Path) -> None:
     )
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    _bad(tmp_path, ["tf2torch", str(src), "--rules", str(rules)], "bad.toml", "mine.x", "shape", "nonsense")
+    assert_bad_input(
+        tmp_path, ["tf2torch", str(src), "--rules", str(rules)], "bad.toml", "mine.x", "shape", "nonsense"
+    )
 
 
 def test_invalid_hook_for_this_direction(tmp_path: Path) -> None:
@@ -73,7 +52,7 @@ def test_invalid_hook_for_this_direction(tmp_path: Path) -> None:
     )
     src = tmp_path / "m.py"
     src.write_text(GOOD)
-    _bad(
+    assert_bad_input(
         tmp_path, ["tf2torch", str(src), "--rules", str(rules)], "bad.toml", "mine.y", "hook", "unknown hook"
     )
 
@@ -92,7 +71,7 @@ def test_user_rules_extend_the_shipped_ones(tmp_path: Path) -> None:
         "import keras\nfrom keras import layers\n\n\ndef build_model():\n"
         "    return keras.Sequential([keras.Input(shape=(4,)), layers.GaussianNoise(0.1), layers.Dense(2)])\n"
     )
-    code, _, err = run(["tf2torch", str(src), "--rules", str(rules)])
+    code, _, err = cli_run(["tf2torch", str(src), "--rules", str(rules)])
     assert code == 0, err
     assert "nn.Identity()" in (tmp_path / "m_torch.py").read_text()
 
