@@ -325,6 +325,25 @@ def _make_bidirectional(name: str, single: KerasApplyFn) -> KerasApplyFn:
     return apply
 
 
+def _bidirectional_transform(kind: str, single: KerasApplyFn) -> KerasWeightTransform:
+    name = f"bidirectional_{kind}"
+    return KerasWeightTransform(
+        name=name,
+        doc=(
+            f"keras Bidirectional({kind.upper()}) -> torch {kind.upper()}(bidirectional=True): the "
+            f"forward layer's weights as in '{kind}' under *_l0, the backward layer's under *_l0_reverse."
+        ),
+        min_arrays=4,
+        max_arrays=6,
+        produces=tuple(
+            f"{k}{suffix}"
+            for suffix in ("", "_reverse")
+            for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        ),
+        apply=_make_bidirectional(name, single),
+    )
+
+
 def _embedding(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
     name = "embedding"
     _expect_count(name, arrays, ("embeddings",), "an Embedding has one weight")
@@ -484,36 +503,8 @@ KERAS_TO_TORCH: Mapping[str, KerasWeightTransform] = types.MappingProxyType(
             produces=("weight",),
             apply=_embedding,
         ),
-        "bidirectional_lstm": KerasWeightTransform(
-            name="bidirectional_lstm",
-            doc=(
-                "keras Bidirectional(LSTM) -> torch LSTM(bidirectional=True): the forward layer's "
-                "weights as in 'lstm' under *_l0, the backward layer's under *_l0_reverse."
-            ),
-            min_arrays=4,
-            max_arrays=6,
-            produces=tuple(
-                f"{k}{suffix}"
-                for suffix in ("", "_reverse")
-                for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-            ),
-            apply=_make_bidirectional("bidirectional_lstm", _lstm),
-        ),
-        "bidirectional_gru": KerasWeightTransform(
-            name="bidirectional_gru",
-            doc=(
-                "keras Bidirectional(GRU) -> torch GRU(bidirectional=True): the forward layer's "
-                "weights as in 'gru' under *_l0, the backward layer's under *_l0_reverse."
-            ),
-            min_arrays=4,
-            max_arrays=6,
-            produces=tuple(
-                f"{k}{suffix}"
-                for suffix in ("", "_reverse")
-                for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-            ),
-            apply=_make_bidirectional("bidirectional_gru", _gru),
-        ),
+        "bidirectional_lstm": _bidirectional_transform("lstm", _lstm),
+        "bidirectional_gru": _bidirectional_transform("gru", _gru),
         "lstm": KerasWeightTransform(
             name="lstm",
             doc=(

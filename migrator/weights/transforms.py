@@ -554,6 +554,22 @@ def _make_bidirectional(name: str, single: ApplyFn) -> ApplyFn:
     return apply
 
 
+def _bidirectional_transform(kind: str, single: ApplyFn) -> WeightTransform:
+    name = f"bidirectional_{kind}"
+    return WeightTransform(
+        name=name,
+        doc=(
+            f"torch {kind.upper()}(bidirectional=True) -> keras Bidirectional({kind.upper()}): the "
+            f"*_l0 weights as in '{kind}' for the forward layer, then the *_l0_reverse weights for the "
+            "backward one."
+        ),
+        consumes=("weight_ih_l0", "weight_hh_l0", *_BIDIRECTIONAL_KEYS),
+        optional=_BIDIRECTIONAL_BIAS,
+        ignores=(),
+        apply=_make_bidirectional(name, single),
+    )
+
+
 _BIDIRECTIONAL_KEYS = tuple(f"{k}_reverse" for k in ("weight_ih_l0", "weight_hh_l0"))
 _BIDIRECTIONAL_BIAS = tuple(f"{k}{s}" for s in ("", "_reverse") for k in ("bias_ih_l0", "bias_hh_l0"))
 
@@ -648,28 +664,8 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             ignores=(),
             apply=_embedding,
         ),
-        "bidirectional_lstm": WeightTransform(
-            name="bidirectional_lstm",
-            doc=(
-                "torch LSTM(bidirectional=True) -> keras Bidirectional(LSTM): the *_l0 weights as in "
-                "'lstm' for the forward layer, then the *_l0_reverse weights for the backward one."
-            ),
-            consumes=("weight_ih_l0", "weight_hh_l0", *_BIDIRECTIONAL_KEYS),
-            optional=_BIDIRECTIONAL_BIAS,
-            ignores=(),
-            apply=_make_bidirectional("bidirectional_lstm", _lstm),
-        ),
-        "bidirectional_gru": WeightTransform(
-            name="bidirectional_gru",
-            doc=(
-                "torch GRU(bidirectional=True) -> keras Bidirectional(GRU): the *_l0 weights as in "
-                "'gru' for the forward layer, then the *_l0_reverse weights for the backward one."
-            ),
-            consumes=("weight_ih_l0", "weight_hh_l0", *_BIDIRECTIONAL_KEYS),
-            optional=_BIDIRECTIONAL_BIAS,
-            ignores=(),
-            apply=_make_bidirectional("bidirectional_gru", _gru),
-        ),
+        "bidirectional_lstm": _bidirectional_transform("lstm", _lstm),
+        "bidirectional_gru": _bidirectional_transform("gru", _gru),
         "lstm": WeightTransform(
             name="lstm",
             doc=(

@@ -310,7 +310,7 @@ class Analysis:
                 first = items.items[0] if isinstance(items, TupleVal) and items.items else None
                 self._bind_target(stmt.target, env, first)
                 # a loop over data (zip(sizes, sizes[1:])) may feed each layer a different size
-                varying = _range_count_expr(stmt.iter) is None and not isinstance(items, TupleVal)
+                varying = not is_range(stmt.iter) and not isinstance(items, TupleVal)
             self._varying += int(varying)
             try:
                 result = self._body(stmt.body, env, attrs)
@@ -401,7 +401,7 @@ class Analysis:
             inner = dict(env)
             self._bind_target(node.for_in.target, inner)
             item = self.expr(node.elt, inner, attrs)
-            count = _range_count(node.for_in.iter)
+            count = range_count(node.for_in.iter)
             return TupleVal((item,) * (count if count is not None else 1))
         if isinstance(node, cst.BinaryOperation):
             left = self.expr(node.left, env, attrs)
@@ -895,15 +895,15 @@ class Analysis:
 _USER_RULE = Rule(id="<user class>", kind=RuleKind.LAYER, match=(), source=Path("."))
 
 
-def _range_count_expr(node: cst.BaseExpression) -> bool | None:
-    """True for ``range(...)`` (each iteration builds the same layer), None otherwise."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
-        return True
-    return None
+def is_range(node: cst.BaseExpression) -> bool:
+    """``range(...)``: each iteration of a loop over it builds the same layer."""
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range"
 
 
-def _range_count(node: cst.BaseExpression) -> int | None:
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
+def range_count(node: cst.BaseExpression) -> int | None:
+    """The length of ``range(<literals>)``, else None."""
+    if is_range(node):
+        assert isinstance(node, cst.Call)
         bounds = [literal(a.value) for a in node.args]
         if bounds and all(isinstance(b, int) for b in bounds):
             return len(range(*bounds))

@@ -23,7 +23,7 @@ from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, MappedArgs
-from migrator.engine.tf2torch.analysis import IN_CHANNELS, Analysis, Annotations, canonical
+from migrator.engine.tf2torch.analysis import IN_CHANNELS, Analysis, Annotations, canonical, range_count
 from migrator.engine.tf2torch.emit import (
     ACTIVATIONS,
     NO_ACTIVATION,
@@ -370,7 +370,7 @@ class KerasToTorch(cst.CSTTransformer):
             return updated
         wrapped = self.call("torch.nn.ModuleList", [cst.Arg(value)])
         out = LayerOut(wrapped, rule=None)
-        count = _range_of(value.for_in.iter) if isinstance(value, cst.ListComp) else len(outs)
+        count = range_count(value.for_in.iter) if isinstance(value, cst.ListComp) else len(outs)
         first = outs[0]
         assert first is not None
         if isinstance(value, cst.ListComp):
@@ -920,7 +920,7 @@ class KerasToTorch(cst.CSTTransformer):
         children: list[tuple[str, str, LayerOut]] = []
         if isinstance(orig_items, cst.ListComp) and isinstance(items, cst.ListComp):
             out = self._layers.get(id(items.elt))
-            count = _range_of(orig_items.for_in.iter)
+            count = range_count(orig_items.for_in.iter)
             if out is not None and out.activation is not None:
                 why = "an activation= inside a comprehension"
                 self._find(original, Severity.UNSUPPORTED, "keras.Sequential", why)
@@ -976,14 +976,6 @@ class KerasToTorch(cst.CSTTransformer):
 
 def _is_self_attr(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
-
-
-def _range_of(node: cst.BaseExpression) -> int | None:
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "range":
-        bounds = [literal(a.value) for a in node.args]
-        if bounds and all(isinstance(b, int) for b in bounds):
-            return len(range(*bounds))
-    return None
 
 
 def _small(line: str) -> cst.BaseSmallStatement:
