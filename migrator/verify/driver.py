@@ -244,6 +244,39 @@ def _run_samples(session: Session, batches: Batches, samples: int, warnings: lis
     return tally
 
 
+@dataclass(frozen=True)
+class MomentumProbe:
+    """Names for one BatchNorm's row in the momentum check."""
+
+    source: str
+    statistic: str  # "running_mean" / "moving_mean"
+    target: str
+    source_type: str
+    target_type: str
+    transform: str
+    expectation: str  # shown when the row passes: what the momentum must be
+
+
+def momentum_row(probe: MomentumProbe, ref: Array, got: Array, tol: Tolerance) -> Comparison:
+    """A running-statistic row after one training step on both sides."""
+    d = diff(ref, got)
+    status, note = classify(d, tol)
+    return Comparison(
+        source=f"{probe.source} ({probe.statistic} after a training step)",
+        target=probe.target,
+        shape=tuple(ref.shape),
+        max_abs_diff=d.max_abs,
+        max_rel_diff=d.rel,
+        scale=d.scale,
+        threshold=tol.threshold(d.scale),
+        status=status,
+        source_type=probe.source_type,
+        target_type=probe.target_type,
+        transform=probe.transform,
+        note=note or f"momentum check: {probe.expectation}",
+    )
+
+
 def _output_rows(t: _Tally, tol: Tolerance, e32: float | None) -> list[Comparison]:
     rows = []
     for k, od in enumerate(t.out_diffs):

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 
 from migrator.verify.arrays import Array, Perm, flat, to_numpy, to_targets
-from migrator.verify.compare import classify, diff
 from migrator.verify.driver import (
     Batches,
     Capture,
     Models,
+    MomentumProbe,
     Probe,
     UserCodeError,
     build_from,
     compare,
     load_file,
+    momentum_row,
     seed_everything,
 )
 from migrator.verify.result import ROUND_TRIP, Comparison, EquivalenceResult, Tolerance
@@ -136,26 +137,17 @@ class RoundTrip:
         _train_step(self.second.tmodel, final_xs)
         out = []
         for probe, ref_bn, got_bn in self.bn_pairs:
-            ref = ref_bn.running_mean.detach().cpu().numpy()
-            got = got_bn.running_mean.detach().cpu().numpy()
-            d = diff(ref, got)
-            status, note = classify(d, tol)
-            out.append(
-                Comparison(
-                    source=f"{probe.source} (running_mean after a training step)",
-                    target=probe.target,
-                    shape=tuple(ref.shape),
-                    max_abs_diff=d.max_abs,
-                    max_rel_diff=d.rel,
-                    scale=d.scale,
-                    threshold=tol.threshold(d.scale),
-                    status=status,
-                    source_type=probe.source_type,
-                    target_type=type(got_bn).__name__,
-                    transform=probe.transform,
-                    note=note or "momentum check: the final torch momentum must be the original's",
-                )
+            names = MomentumProbe(
+                probe.source,
+                "running_mean",
+                probe.target,
+                probe.source_type,
+                type(got_bn).__name__,
+                probe.transform,
+                "the final torch momentum must be the original's",
             )
+            ref = ref_bn.running_mean.detach().cpu().numpy()
+            out.append(momentum_row(names, ref, got_bn.running_mean.detach().cpu().numpy(), tol))
         return out
 
 

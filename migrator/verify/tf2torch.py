@@ -13,16 +13,17 @@ from typing import Any
 import numpy as np
 
 from migrator.verify.arrays import Array, Perm, flat, keras_layers, to_numpy, to_targets
-from migrator.verify.compare import classify, diff
 from migrator.verify.driver import (
     Batches,
     Capture,
     Models,
+    MomentumProbe,
     Probe,
     UserCodeError,
     build_models,
     class_perms,
     compare,
+    momentum_row,
     seed_everything,
 )
 from migrator.verify.expr import called_name, evaluate
@@ -312,24 +313,17 @@ class KerasToTorch:
         return [self._momentum_row(p, tol) for p in bns]
 
     def _momentum_row(self, p: KerasPair, tol: Tolerance) -> Comparison:
-        ref = np.asarray(p.keras_layer.moving_mean)
-        got = p.weighted.running_mean.detach().cpu().numpy()
-        d = diff(ref, got)
-        status, note = classify(d, tol)
-        return Comparison(
-            source=f"{p.source} (moving_mean after a training step)",
-            target=p.weighted_path,
-            shape=tuple(ref.shape),
-            max_abs_diff=d.max_abs,
-            max_rel_diff=d.rel,
-            scale=d.scale,
-            threshold=tol.threshold(d.scale),
-            status=status,
-            source_type=type(p.keras_layer).__name__,
-            target_type=type(p.weighted).__name__,
-            transform=p.transform,
-            note=note or "momentum check: torch momentum must be 1 - keras momentum",
+        names = MomentumProbe(
+            p.source,
+            "moving_mean",
+            p.weighted_path,
+            type(p.keras_layer).__name__,
+            type(p.weighted).__name__,
+            p.transform,
+            "torch momentum must be 1 - keras momentum",
         )
+        ref = np.asarray(p.keras_layer.moving_mean)
+        return momentum_row(names, ref, p.weighted.running_mean.detach().cpu().numpy(), tol)
 
 
 def _declared_spatial(model: Any, n: int) -> list[bool]:

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 
 from migrator.verify.arrays import Array, Perm, flat, keras_layers, to_numpy, to_targets
-from migrator.verify.compare import classify, diff
 from migrator.verify.driver import (
     Batches,
     Capture,
     Models,
+    MomentumProbe,
     Probe,
     UserCodeError,
     build_models,
     class_perms,
     compare,
+    momentum_row,
     seed_everything,
 )
 from migrator.verify.result import Comparison, EquivalenceResult, Tolerance
@@ -254,26 +255,17 @@ def _momentum_check(
         layer.rate = rate
     out = []
     for p in bns:
-        ref = p.torch_module.running_mean.detach().cpu().numpy()
-        got = np.asarray(p.weighted.moving_mean)
-        d = diff(ref, got)
-        status, note = classify(d, tol)
-        out.append(
-            Comparison(
-                source=f"{p.path} (running_mean after a training step)",
-                target=p.path,
-                shape=tuple(ref.shape),
-                max_abs_diff=d.max_abs,
-                max_rel_diff=d.rel,
-                scale=d.scale,
-                threshold=tol.threshold(d.scale),
-                status=status,
-                source_type=type(p.torch_module).__name__,
-                target_type=type(p.weighted).__name__,
-                transform=p.transform,
-                note=note or "momentum check: keras momentum must be 1 - torch momentum",
-            )
+        names = MomentumProbe(
+            p.path,
+            "running_mean",
+            p.path,
+            type(p.torch_module).__name__,
+            type(p.weighted).__name__,
+            p.transform,
+            "keras momentum must be 1 - torch momentum",
         )
+        ref = p.torch_module.running_mean.detach().cpu().numpy()
+        out.append(momentum_row(names, ref, np.asarray(p.weighted.moving_mean), tol))
     return out
 
 
