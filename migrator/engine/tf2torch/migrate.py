@@ -7,11 +7,11 @@ import re
 import libcst as cst
 
 from migrator.engine.emitter import code_of
-from migrator.engine.migrate import _STRINGS_AND_COMMENTS
+from migrator.engine.migrate import _STRINGS_AND_COMMENTS, _after_docstring
 from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
-from migrator.engine.tf2torch.analysis import Analysis, canonical
+from migrator.engine.tf2torch.analysis import Analysis
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.support import NEEDS, SUPPORT
@@ -249,13 +249,3 @@ def _is_import_line(stmt: cst.CSTNode) -> bool:
         and len(stmt.body) == 1
         and isinstance(stmt.body[0], cst.Import | cst.ImportFrom)
     )
-
-
-def _after_docstring(body: list[cst.BaseStatement]) -> int:
-    first = body[0] if body else None
-    if isinstance(first, cst.SimpleStatementLine) and isinstance(first.body[0], cst.Expr):
-        return 1 if isinstance(first.body[0].value, cst.SimpleString | cst.ConcatenatedString) else 0
-    return 0
-
-
-__all__ = ["HEADER", "canonical", "migrate_keras_source"]
