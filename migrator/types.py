@@ -116,11 +116,12 @@ class MigrationRecord:
     source_name: str
     classes: tuple[ClassRecord, ...]
     layers: tuple[LayerRecord, ...]
+    training: Mapping[str, Any] | None = None  # what `verify --train-steps` builds on both sides
 
     def to_json(self) -> dict[str, Any]:
         from migrator import __version__
 
-        return {
+        out: dict[str, Any] = {
             "fwmigrate": __version__,
             "direction": self.direction.value,
             "source": self.source_name,
@@ -132,6 +133,9 @@ class MigrationRecord:
             "classes": {c.name: c.to_json() for c in sorted(self.classes, key=lambda c: c.name)},
             "layers": [r.to_json() for r in self.layers],
         }
+        if self.training is not None:
+            out["training"] = dict(self.training)
+        return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"

@@ -12,6 +12,7 @@ _PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("keras.ops.", "ops", "from keras import ops"),
     ("tensorflow.", "tf", "import tensorflow as tf"),
     ("keras.", "keras", "import keras"),
+    ("migrator.runtime.keras_support.", "keras_support", "from migrator.runtime import keras_support"),
 )
 
 
@@ -50,9 +51,9 @@ class Emitter:
         for prefix, alias, _ in _PREFIXES:
             if qualified.startswith(prefix):
                 rest = qualified[len(prefix) :]
-                if alias == "keras":
-                    self.used.add("keras")
-                    return parse_dotted(qualified)
+                if alias in ("keras", "keras_support"):
+                    self.used.add(alias)
+                    return parse_dotted(qualified if alias == "keras" else f"{alias}.{rest}")
                 if self._short[alias]:
                     self.used.add(alias)
                     return parse_dotted(f"{alias}.{rest}")
@@ -74,6 +75,8 @@ class Emitter:
         names = [n for n in ("layers", "ops") if n in self.used]
         if names:
             lines.append(f"from keras import {', '.join(names)}")
+        if "keras_support" in self.used:
+            lines.append("from migrator.runtime import keras_support")
         return lines
 
 

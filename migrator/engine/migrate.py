@@ -10,6 +10,8 @@ import libcst as cst
 from migrator.engine.emitter import Emitter
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
+from migrator.engine.train_record import training_record
+from migrator.engine.train_scan import scan
 from migrator.engine.transformer import TorchToKeras
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -35,7 +37,8 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
     emitter = Emitter(taken)
     torch_classes = frozenset(_torch_classes(module, imports.resolve))
     tracker = PositionTracker(index_module(source))
-    transformer = TorchToKeras(rules, imports, emitter, torch_classes, tracker)
+    plan = scan(module, rules, imports.resolve, lambda node: 0)
+    transformer = TorchToKeras(rules, imports, emitter, torch_classes, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _layers_not_models(new, transformer.used_as_layer, emitter)
     new = _rewrite_imports(new, transformer.kept_roots, emitter.import_lines())
@@ -48,7 +51,8 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
         )
         for name, (base, inputs, outputs) in transformer.class_records.items()
     )
-    record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records))
+    training = training_record(plan, transformer.train_code, rules, imports.resolve) if plan.found else None
+    record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records), training)
     findings = tuple(sorted(transformer.findings))
     code = new.code
     return MigrationResult(code, findings, record, changed=code != source)

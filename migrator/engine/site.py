@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 
 from migrator.engine.layout import Layout
 from migrator.rules.schema import Contract, Rule
 from migrator.types import Severity
+
+if TYPE_CHECKING:
+    from migrator.engine.train_scan import TrainingPlan
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,7 @@ class Tools(Protocol):
     def mark_shape(self, expr: cst.BaseExpression, src: cst.BaseExpression) -> None: ...
 
     def convert(self, expr: cst.BaseExpression, have: Layout, want: Layout) -> cst.BaseExpression: ...
+
+    def training_plan(self) -> TrainingPlan: ...
+
+    def original_call(self) -> cst.Call: ...

@@ -16,13 +16,16 @@ import libcst as cst
 
 from migrator.engine.args import bind_arguments, map_arguments
 from migrator.engine.contracts import ClassSummary, through, wanted
-from migrator.engine.emitter import Emitter, int_node, tuple_node
+from migrator.engine.emitter import Emitter, code_of, int_node, tuple_node
 from migrator.engine.indexing import remap
 from migrator.engine.layout import Flattened, Layout, channels_last, identity
 from migrator.engine.names import ImportTable
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo
 from migrator.engine.statements import drop_absorbed, is_tensorish, shape_source, with_markers
+from migrator.engine.train_record import training_code
+from migrator.engine.train_rewrite import TrainingRewriter
+from migrator.engine.train_scan import TrainingPlan
 from migrator.engine.values import int_or_ints, parse_code
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -65,9 +68,13 @@ class TorchToKeras(cst.CSTTransformer):
         emitter: Emitter,
         torch_classes: frozenset[str],
         positions: PositionTracker,
+        plan: TrainingPlan | None = None,
     ) -> None:
         super().__init__()
         self.positions = positions
+        self.plan = plan or TrainingPlan()
+        self.trainer = TrainingRewriter(self.plan, lambda q: code_of(emitter.name(q)), self._report)
+        self.train_code: dict[int, tuple[str, str, int]] = {}  # id(original call) -> source, target, line
         self.rules = rules
         self.imports = imports
         self.emit = emitter
@@ -109,6 +116,9 @@ class TorchToKeras(cst.CSTTransformer):
             tag = "unsupported" if severity is Severity.UNSUPPORTED else "review"
             self._markers[-1].append(f"{MARKER} {tag}: {api}: {message}")
 
+    def _report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None:
+        self._find(node, severity, api, message)
+
     def _set_layout(self, node: cst.CSTNode, layout: Layout | None) -> None:
         self._layouts[id(node)] = (node, layout)
 
@@ -133,7 +143,7 @@ class TorchToKeras(cst.CSTTransformer):
     def code(self, text: str) -> cst.BaseExpression:
         """Parse a code string from a rule file (never evaluated) and note the imports it uses."""
         expr = parse_code(text)
-        for root in ("keras", "tf"):
+        for root in ("keras", "tf", "keras_support"):
             if re.search(rf"\b{root}\.", text):
                 self.emit.used.add(root)
         return expr
@@ -200,6 +210,14 @@ class TorchToKeras(cst.CSTTransformer):
         self._set_layout(out, want)
         return out
 
+    def training_plan(self) -> TrainingPlan:
+        return self.plan
+
+    def original_call(self) -> cst.Call:
+        node = self._current_original
+        assert isinstance(node, cst.Call)
+        return node
+
     # ------------------------------------------------------------------ structure
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -229,7 +247,18 @@ class TorchToKeras(cst.CSTTransformer):
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
+        if self.plan.found and id(original_node) not in self.plan.loop_bodies:
+            body = self.trainer.block(original_node.body, updated_node.body)
+            if body is not None:
+                updated_node = updated_node.with_changes(body=body)
         return drop_absorbed(updated_node, self._absorbed) if self._absorbed else updated_node
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if self.plan.found:
+            body = self.trainer.block(original_node.body, updated_node.body)
+            if body is not None:
+                return updated_node.with_changes(body=body)
+        return updated_node
 
     def _push_compound(self) -> None:
         self._markers.append([])
@@ -255,6 +284,9 @@ class TorchToKeras(cst.CSTTransformer):
                 s.modules[node.target.value] = info.children[0]
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.BaseStatement:
+        loop = self.plan.loops.get(id(original_node))
+        if loop is not None:
+            updated_node = self.trainer.loop(loop, updated_node)
         out: cst.BaseStatement = self._pop_compound(updated_node)
         return out
 
@@ -512,6 +544,7 @@ class TorchToKeras(cst.CSTTransformer):
     # expressions -------------------------------------------------------------
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._inner.add(id(node.value))
+        self._inner.add(id(node.attr))  # `torch.nn.utils`: the `nn` here is not the import `nn`
 
     def visit_Call(self, node: cst.Call) -> None:
         self._inner.add(id(node.func))
@@ -668,6 +701,15 @@ class TorchToKeras(cst.CSTTransformer):
                 if got is not None:
                     s.lists[recv.value].append(got)
                 return updated_node
+            if (
+                self.plan.found
+                and func.attr.value == "item"
+                and not updated_node.args
+                and self.scope is not None
+                and self.scope.kind != "forward"
+            ):
+                self._find(original_node, Severity.MIGRATED, "Tensor.item", "-> float()")
+                return cst.Call(cst.Name("float"), [cst.Arg(recv)])
             if self.is_tracked(recv) and self.scope is not None and self.scope.kind == "forward":
                 method = func.attr.value
                 rule = self.rules.by_method.get(method)
@@ -682,6 +724,24 @@ class TorchToKeras(cst.CSTTransformer):
                     return updated_node
                 return self._apply(original_node, updated_node, rule, f"Tensor.{method}", receiver=recv)
             return updated_node
+        if id(original_node) in self.plan.loss_calls and len(updated_node.args) == 2:
+            a, b = updated_node.args
+            swapped = updated_node.with_changes(
+                args=[b.with_changes(comma=a.comma), a.with_changes(comma=b.comma)]
+            )
+            name = code_of(func)
+            self.train_code[id(original_node)] = (
+                f"{name}(_fwm_pred, _fwm_target)",
+                f"{name}(_fwm_target, _fwm_pred)",
+                self._line(original_node)[0],
+            )
+            self._find(
+                original_node,
+                Severity.MIGRATED,
+                f"{name}(...)",
+                "loss call: Keras losses take (y_true, y_pred)",
+            )
+            return swapped
         if isinstance(func, cst.Name):
             s = self.scope
             info = self.module_of(func) if s is not None else None
@@ -744,6 +804,8 @@ class TorchToKeras(cst.CSTTransformer):
             self._unsupported_call(original, call, api, rule, result)
             return call
         expr = result.expr
+        if rule.training is not None:
+            self.train_code[id(original)] = training_code(site, expr, line)
         reviews = [n for n in result.notes if n.severity is not Severity.MIGRATED]
         for note in reviews:
             self._find(original, note.severity, api, note.message, rule.id)

@@ -18,6 +18,8 @@ from migrator.rules.schema import (
     Example,
     Rule,
     RuleKind,
+    TrainingSpec,
+    TrainRole,
     ValueTransform,
 )
 from migrator.types import Direction
@@ -60,7 +62,23 @@ _RULE_KEYS = {
     "infer",
     "signature",
     "lazy",
+    "training",
 }
+_TRAINING_KEYS = {
+    "role",
+    "stock",
+    "stock_unless",
+    "stock_unless_scheduled",
+    "stock_set",
+    "stock_reductions",
+    "targets",
+    "compare_params",
+    "template",
+    "defaults",
+    "split",
+    "review_unless",
+}
+_TARGET_KINDS = ("class_index", "binary", "probs", "real")
 _ARG_KEYS = {
     "to",
     "drop",
@@ -284,6 +302,57 @@ def _parse_rule(path: Path, raw: Any, direction: Direction) -> Rule:
         infer=MappingProxyType(dict(infer_raw)),
         signature=_str_tuple(path, rule_id, "signature", raw.get("signature", [])),
         lazy=lazy,
+        training=_parse_training(path, rule_id, raw["training"]) if "training" in raw else None,
+    )
+
+
+def _code_table(path: Path, rule_id: str, where: str, raw: object) -> Mapping[str, str]:
+    if not isinstance(raw, dict):
+        raise RuleError(path, rule_id, where, "must be a table of name -> code")
+    return MappingProxyType({k: _check_code(path, rule_id, f"{where}.{k}", v) for k, v in raw.items()})
+
+
+def _parse_training(path: Path, rule_id: str, raw: Any) -> TrainingSpec:
+    if not isinstance(raw, dict):
+        raise RuleError(path, rule_id, "training", "must be a table")
+    unknown = set(raw) - _TRAINING_KEYS
+    if unknown:
+        raise RuleError(path, rule_id, f"training.{sorted(unknown)[0]}", "unknown field")
+    role: TrainRole = _enum(path, rule_id, "training.role", raw.get("role"), TrainRole)
+    targets = raw.get("targets")
+    if targets is not None and targets not in _TARGET_KINDS:
+        raise RuleError(path, rule_id, "training.targets", f"must be one of {', '.join(_TARGET_KINDS)}")
+    if role in (TrainRole.LOSS, TrainRole.LOSS_FN) and targets is None:
+        raise RuleError(path, rule_id, "training.targets", "a loss rule says what targets it takes")
+    template = raw.get("template")
+    if template is not None:
+        template = _str(path, rule_id, "training.template", template)
+    split_raw = raw.get("split", {})
+    if not isinstance(split_raw, dict):
+        raise RuleError(path, rule_id, "training.split", "must be a table of argument -> [keywords]")
+    compare = raw.get("compare_params", False)
+    if not isinstance(compare, bool):
+        raise RuleError(path, rule_id, "training.compare_params", "must be true or false")
+    stock = raw.get("stock")
+    return TrainingSpec(
+        role=role,
+        stock=_str(path, rule_id, "training.stock", stock) if stock is not None else None,
+        stock_unless=_code_table(path, rule_id, "training.stock_unless", raw.get("stock_unless", {})),
+        stock_unless_scheduled=_str_tuple(
+            path, rule_id, "training.stock_unless_scheduled", raw.get("stock_unless_scheduled", [])
+        ),
+        stock_set=_code_table(path, rule_id, "training.stock_set", raw.get("stock_set", {})),
+        stock_reductions=_str_tuple(
+            path, rule_id, "training.stock_reductions", raw.get("stock_reductions", [])
+        ),
+        targets=targets,
+        compare_params=compare,
+        template=template,
+        defaults=_code_table(path, rule_id, "training.defaults", raw.get("defaults", {})),
+        review_unless=_code_table(path, rule_id, "training.review_unless", raw.get("review_unless", {})),
+        split=MappingProxyType(
+            {k: _str_tuple(path, rule_id, f"training.split.{k}", v) for k, v in split_raw.items()}
+        ),
     )
 
 

@@ -54,6 +54,40 @@ class ArgSpec:
     activation: bool = False  # tf2torch: a Keras `activation=` argument, applied after the layer
 
 
+class TrainRole(enum.Enum):
+    """What a training rule builds; the training pass treats each differently."""
+
+    OPTIMIZER = "optimizer"
+    LOSS = "loss"  # a loss object (nn.CrossEntropyLoss()); its calls swap to (y_true, y_pred)
+    LOSS_FN = "loss_fn"  # a functional loss (F.cross_entropy(input, target))
+    SCHEDULE = "schedule"
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How a training rule decides between the stock target API and a runtime helper.
+
+    ``emit`` of the rule is the helper (exact by construction); ``stock`` is used instead when
+    every ``stock_unless`` argument is absent or has its listed default, no ``stock_unless_scheduled``
+    argument is set while a scheduler changes the learning rate, and the reduction is one of
+    ``stock_reductions``. ``template`` (schedules) is target code with ``{name}`` placeholders."""
+
+    role: TrainRole
+    stock: str | None = None
+    stock_unless: Mapping[str, str] = field(default_factory=dict)
+    stock_unless_scheduled: tuple[str, ...] = ()
+    stock_set: Mapping[str, str] = field(default_factory=dict)
+    stock_reductions: tuple[str, ...] = ()
+    targets: str | None = None  # losses: class_index | binary | probs | real
+    compare_params: bool = False  # optimizers of the SGD family: parameters compare across frameworks
+    template: str | None = None
+    defaults: Mapping[str, str] = field(default_factory=dict)  # source defaults for template names
+    split: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # betas -> (beta_1, beta_2)
+    # arguments whose absence or other value the target cannot honour: flagged for review
+    # (the message is the rule's first note)
+    review_unless: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Example:
     before: str
@@ -85,3 +119,4 @@ class Rule:
     infer: Mapping[str, str] = field(default_factory=dict)  # target keyword -> "channels"
     signature: tuple[str, ...] = ()
     lazy: str | None = None
+    training: TrainingSpec | None = None

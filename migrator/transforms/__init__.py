@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from migrator.transforms import containers, layers, recurrent, tensor_ops
+from migrator.transforms import containers, layers, recurrent, tensor_ops, training
 from migrator.types import Direction
 
 if TYPE_CHECKING:
@@ -43,6 +43,14 @@ HOOKS: Mapping[str, Hook] = MappingProxyType(
         "functional_pool": tensor_ops.functional_pool,
         "adaptive_avg_pool_fn": tensor_ops.adaptive_avg_pool_fn,
         "implicit_dim": tensor_ops.implicit_dim,
+        "optimizer": training.optimizer,
+        "loss": training.loss,
+        "loss_fn": training.loss_fn,
+        "schedule": training.schedule,
+        "tensor_dataset": training.tensor_dataset,
+        "data_loader": training.data_loader,
+        "train_statement": training.statement,
+        "save": training.save,
     }
 )
 

@@ -1,0 +1,238 @@
+"""Statement-level rewrites of torch training code into Keras (torch2tf).
+
+The transformer has already migrated every expression (optimizers, losses, data, ...); here whole
+statements change: the training loop becomes a ``tf.GradientTape`` step, ``zero_grad`` and
+``model.train()`` disappear, ``with torch.no_grad():`` unwraps, a scheduler is attached to its
+optimizer as its learning-rate schedule. Blocks are rewritten as a whole so that a block left empty
+gets ``pass`` and the comments of a removed statement move to the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of, kwarg
+from migrator.engine.train_scan import Action, StatementAction, StepKind, TrainingPlan, TrainLoop
+from migrator.types import Severity
+
+Emit = Callable[[str], cst.BaseExpression]  # qualified target name -> expression (imports noted)
+Report = Callable[[cst.CSTNode, Severity, str, str], None]  # node, severity, api, message
+
+
+def _stmt(text: str) -> cst.BaseStatement:
+    return cst.parse_statement(text)
+
+
+def _with_comments(stmt: cst.BaseStatement, carried: list[cst.EmptyLine]) -> cst.BaseStatement:
+    if not carried:
+        return stmt
+    if isinstance(stmt, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+        return stmt.with_changes(leading_lines=[*carried, *_lead(stmt)])
+    return stmt
+
+
+def _lead(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
+    return list(getattr(stmt, "leading_lines", ()))
+
+
+def _comments(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
+    return [ln for ln in _lead(stmt) if ln.comment is not None]
+
+
+class TrainingRewriter:
+    def __init__(self, plan: TrainingPlan, name: Callable[[str], str], report: Report) -> None:
+        self.plan = plan
+        self.name = name  # qualified -> the code the emitter uses for it ("tf.GradientTape")
+        self.report = report
+
+    # ----------------------------------------------------------------- blocks
+    def block(
+        self, originals: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement]
+    ) -> list[cst.BaseStatement] | None:
+        """The rewritten statements of a block, or None when nothing in it changes."""
+        if len(originals) != len(updated):
+            return None
+        if not any(
+            id(o) in self.plan.statements
+            or id(o) in self.plan.no_grad
+            or id(o) in self.plan.schedule_statements
+            for o in originals
+        ):
+            return None
+        out: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []
+        for o, u in zip(originals, updated, strict=True):
+            act = self.plan.statements.get(id(o))
+            if act is not None and act.action is Action.DROP:
+                self._dropped(o, act)
+                carried += _comments(u)
+                continue
+            if act is not None and act.action is Action.LOAD:
+                new = self._load(o, act)
+                out.append(_with_comments(new.with_changes(leading_lines=_lead(u)), carried))
+                carried = []
+                continue
+            if (
+                id(o) in self.plan.no_grad
+                and isinstance(u, cst.With)
+                and isinstance(u.body, cst.IndentedBlock)
+            ):
+                self.report(
+                    o,
+                    Severity.MIGRATED,
+                    "torch.no_grad",
+                    "unwrapped: Keras records gradients only inside a GradientTape",
+                )
+                inner = list(u.body.body)
+                carried += _lead(u)
+                if inner:
+                    inner[0] = _with_comments(inner[0], carried)
+                    carried = []
+                out += inner
+                continue
+            sched = self.plan.schedule_statements.get(id(o))
+            if sched is not None and sched.optimizer in self.plan.optimizers:
+                out += self._schedule(o, u, sched.name, sched.optimizer, sched.step, carried)
+                carried = []
+                continue
+            out.append(_with_comments(u, carried))
+            carried = []
+        if not out:
+            out.append(_with_comments(cst.SimpleStatementLine([cst.Pass()]), carried))
+        return out
+
+    def _dropped(self, node: cst.CSTNode, act: StatementAction) -> None:
+        code = code_of(node).strip()
+        if act.model:
+            why = "Keras takes training=True per call (inside the tape) and runs in inference mode otherwise"
+        elif act.optimizer and ".zero_grad" in code:
+            why = "a GradientTape starts from no gradients every step"
+        else:
+            why = "the schedule is counted in optimizer steps inside the optimizer"
+        self.report(node, Severity.MIGRATED, code.splitlines()[-1], f"removed: {why}")
+
+    def _load(self, node: cst.CSTNode, act: StatementAction) -> cst.SimpleStatementLine:
+        from migrator.transforms.training import weights_path
+
+        assert act.value is not None
+        path, notes = weights_path(act.value)
+        for n in notes:
+            self.report(node, n.severity, "load_state_dict", n.message)
+        return cst.SimpleStatementLine(
+            [cst.Expr(cst.parse_expression(f"{act.model}.load_weights({code_of(path)})"))]
+        )
+
+    def _schedule(
+        self,
+        original: cst.BaseStatement,
+        stmt: cst.BaseStatement,
+        name: str,
+        optimizer: str,
+        step: StepKind,
+        carried: list[cst.EmptyLine],
+    ) -> list[cst.BaseStatement]:
+        text = code_of(stmt)
+        if not self.plan.is_keras_schedule(name):  # a helper stepped like torch's (ReduceLROnPlateau)
+            return [_with_comments(stmt, carried)]
+        pre: list[cst.BaseStatement] = []
+        if "steps_per_epoch" in text:
+            loader = self.plan.loader_of(optimizer)
+            if loader is not None:
+                pre.append(_stmt(f"steps_per_epoch = len({loader})\n"))
+            else:
+                self.report(
+                    original,
+                    Severity.REVIEW,
+                    "steps_per_epoch",
+                    "no training loop over a loader was found: set steps_per_epoch",
+                )
+                pre.append(_stmt("steps_per_epoch = 1  # fwmigrate: review: optimizer steps per epoch\n"))
+        out = [*pre, stmt.with_changes(leading_lines=[]), _stmt(f"{optimizer}.learning_rate = {name}\n")]
+        out[0] = out[0].with_changes(leading_lines=[*carried, *_lead(stmt)])
+        return out
+
+    # ----------------------------------------------------------------- the loop
+    def loop(self, loop: TrainLoop, updated: cst.For) -> cst.For:
+        assert isinstance(updated.body, cst.IndentedBlock)
+        originals = loop.node.body.body if isinstance(loop.node.body, cst.IndentedBlock) else ()
+        body = list(updated.body.body)
+        if len(originals) != len(body):
+            return updated
+        tape = self.name("tensorflow.GradientTape")
+        tf = tape.rsplit(".", 1)[0]
+        model = loop.model
+        head: list[cst.BaseStatement] = []
+        taped: list[cst.BaseStatement] = []
+        tail: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []
+        for i, (o, u) in enumerate(zip(originals, body, strict=True)):
+            act = self.plan.statements.get(id(o))
+            if act is not None and act.action is Action.DROP:
+                self._dropped(o, act)
+                carried += _comments(u)
+                continue
+            u = _with_comments(u, carried)
+            carried = []
+            if i < loop.tape_from:
+                head.append(u)
+            elif i < loop.backward:
+                taped.append(_training_calls(u, model))
+            elif act is not None and act.action is Action.BACKWARD:
+                tail.append(
+                    _stmt(f"grads = tape.gradient({loop.loss}, {model}.trainable_variables)\n").with_changes(
+                        leading_lines=_lead(u)
+                    )
+                )
+                self.report(o, Severity.MIGRATED, f"{loop.loss}.backward", "-> tape.gradient")
+            elif act is not None and act.action is Action.STEP:
+                tail.append(
+                    _stmt(
+                        f"{act.optimizer}.apply_gradients(zip(grads, {model}.trainable_variables))\n"
+                    ).with_changes(leading_lines=_lead(u))
+                )
+                self.report(o, Severity.MIGRATED, f"{act.optimizer}.step", "-> apply_gradients")
+            elif act is not None and act.action in (Action.CLIP_NORM, Action.CLIP_VALUE):
+                assert act.value is not None
+                v = code_of(act.value)
+                text = (
+                    f"grads, _ = {tf}.clip_by_global_norm(grads, {v})\n"
+                    if act.action is Action.CLIP_NORM
+                    else f"grads = [{tf}.clip_by_value(g, -{v}, {v}) for g in grads]\n"
+                )
+                tail.append(_stmt(text).with_changes(leading_lines=_lead(u)))
+                what = "global norm (torch's clip_grad_norm_)" if act.action is Action.CLIP_NORM else "value"
+                self.report(o, Severity.MIGRATED, "clip_grad", f"clipped by {what} between gradient and step")
+            else:
+                tail.append(u)
+        if not taped:
+            return updated
+        with_tape = cst.With(
+            items=[cst.WithItem(cst.Call(cst.parse_expression(tape)), asname=cst.AsName(cst.Name("tape")))],
+            body=cst.IndentedBlock(taped),
+        )
+        self.report(loop.node, Severity.MIGRATED, "training loop", "-> tf.GradientTape step")
+        new_body = [*head, with_tape, *tail]
+        return updated.with_changes(body=updated.body.with_changes(body=new_body))
+
+
+def _training_calls(stmt: cst.BaseStatement, model: str) -> cst.BaseStatement:
+    """``model(x)`` inside the tape runs in training mode: ``model(x, training=True)``."""
+
+    class Add(cst.CSTTransformer):
+        def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+            if code_of(updated.func) == model and not any(
+                a.keyword is not None and a.keyword.value == "training" for a in updated.args
+            ):
+                args = list(updated.args)
+                args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                return updated.with_changes(args=[*args, kwarg("training", cst.Name("True"))])
+            return updated
+
+    out = stmt.visit(Add())
+    assert isinstance(out, cst.BaseStatement)
+    return out
+
+
+__all__ = ["TrainingRewriter"]

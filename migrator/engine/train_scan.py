@@ -1,0 +1,369 @@
+"""A first look at a file's training code, before anything is rewritten (torch2tf).
+
+The transformer migrates one expression at a time; a training script needs facts that span
+statements: which optimizer a scheduler drives (and so whether the learning rate changes), which
+loop holds ``loss.backward()``, where ``scheduler.step()`` is called (per batch or per epoch),
+which loader the loop reads (its length is the number of steps per epoch), where gradients are
+clipped. ``scan`` collects them into a ``TrainingPlan`` keyed by the original nodes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of
+from migrator.rules.loader import RuleSet
+from migrator.rules.schema import Rule, TrainRole
+
+
+class StepKind(enum.Enum):
+    """When a torch scheduler is stepped."""
+
+    EPOCH = "epoch"  # scheduler.step() once per pass over the loader
+    BATCH = "batch"  # scheduler.step() after every optimizer step
+    PLATEAU = "plateau"  # scheduler.step(metric), once per epoch
+
+
+class Action(enum.Enum):
+    """What becomes of one statement of the training loop."""
+
+    DROP = "drop"  # optimizer.zero_grad(), model.train(), scheduler.step()
+    BACKWARD = "backward"  # loss.backward() -> grads = tape.gradient(...)
+    STEP = "step"  # optimizer.step() -> optimizer.apply_gradients(...)
+    CLIP_NORM = "clip_norm"
+    CLIP_VALUE = "clip_value"
+    LOAD = "load"  # model.load_state_dict(torch.load(p)) -> model.load_weights(p)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    call: cst.Call
+    model: str  # the expression whose .parameters() it updates ("model")
+    line: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    call: cst.Call
+    optimizer: str
+    step: StepKind
+    line: int
+
+
+@dataclass(frozen=True)
+class StatementAction:
+    action: Action
+    optimizer: str = ""  # STEP / CLIP: whose parameters
+    loss: str = ""  # BACKWARD: the loss expression
+    model: str = ""
+    value: cst.BaseExpression | None = None  # CLIP: max norm / value; LOAD: the path
+
+
+@dataclass(frozen=True)
+class TrainLoop:
+    """A ``for`` loop whose body calls ``<loss>.backward()``."""
+
+    node: cst.For
+    loader: str | None  # the name iterated over, when it is a plain name
+    tape_from: int  # index of the first statement recorded by the tape
+    backward: int  # index of the backward statement
+    model: str
+    loss: str  # the name of the loss variable that is differentiated
+
+
+@dataclass
+class TrainingPlan:
+    optimizers: dict[str, Optimizer] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    losses: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)
+    loaders: dict[str, cst.Call] = field(default_factory=dict)
+    loops: dict[int, TrainLoop] = field(default_factory=dict)  # id(For) -> loop
+    statements: dict[int, StatementAction] = field(default_factory=dict)  # id(statement) -> action
+    schedule_statements: dict[int, Schedule] = field(default_factory=dict)  # id(assignment) -> schedule
+    no_grad: set[int] = field(default_factory=set)  # id(With) of `with torch.no_grad():`
+    loss_calls: dict[int, cst.Call] = field(default_factory=dict)  # id(call) -> the loss call to swap
+    loss_values: dict[int, cst.Call] = field(default_factory=dict)  # id(For) -> the loss computation
+    load_calls: set[int] = field(default_factory=set)  # id(torch.load call) inside load_state_dict
+    clip: dict[str, StatementAction] = field(default_factory=dict)  # optimizer name -> its clipping
+    keras_schedules: set[str] = field(default_factory=set)
+    loop_bodies: set[int] = field(default_factory=set)  # id(IndentedBlock) of training loops
+
+    @property
+    def found(self) -> bool:
+        return bool(self.optimizers or self.loops or self.statements or self.no_grad)
+
+    def scheduled(self, optimizer: str) -> bool:
+        return any(s.optimizer == optimizer for s in self.schedules.values())
+
+    def optimizer_of_call(self, call: cst.Call) -> Optimizer | None:
+        return next((o for o in self.optimizers.values() if o.call is call), None)
+
+    def schedule_of_call(self, call: cst.Call) -> Schedule | None:
+        return next((s for s in self.schedules.values() if s.call is call), None)
+
+    def is_keras_schedule(self, name: str) -> bool:
+        """The scheduler became a Keras LearningRateSchedule (a template rule), not a stepped helper."""
+        return name in self.keras_schedules
+
+    def loader_of(self, optimizer: str) -> str | None:
+        """The loader the loop that steps ``optimizer`` iterates over."""
+        for loop in self.loops.values():
+            for stmt in loop.node.body.body:
+                act = self.statements.get(id(stmt))
+                if act is not None and act.action is Action.STEP and act.optimizer == optimizer:
+                    return loop.loader
+        return None
+
+
+Resolve = Callable[[cst.BaseExpression], "str | None"]
+
+
+def _method_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
+    """``recv.method(...)`` as a whole statement: (receiver code, method, call)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    expr = stmt.body[0]
+    if not isinstance(expr, cst.Expr) or not isinstance(expr.value, cst.Call):
+        return None
+    call = expr.value
+    if not isinstance(call.func, cst.Attribute):
+        return None
+    return code_of(call.func.value), call.func.attr.value, call
+
+
+def _assigned_call(stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    a = stmt.body[0]
+    if (
+        isinstance(a, cst.Assign)
+        and len(a.targets) == 1
+        and isinstance(a.targets[0].target, cst.Name)
+        and isinstance(a.value, cst.Call)
+    ):
+        return a.targets[0].target.value, a.value
+    return None
+
+
+def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
+    """Every statement, nested ones included, outside class bodies."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.ClassDef):
+            continue
+        if isinstance(stmt, cst.FunctionDef | cst.For | cst.While | cst.With | cst.If | cst.Try):
+            inner = stmt.body
+            if isinstance(inner, cst.IndentedBlock):
+                yield from _statements(inner.body)
+            orelse = getattr(stmt, "orelse", None)
+            while orelse is not None:
+                if isinstance(orelse.body, cst.IndentedBlock):
+                    yield from _statements(orelse.body.body)
+                orelse = getattr(orelse, "orelse", None)
+            for h in getattr(stmt, "handlers", ()):
+                if isinstance(h.body, cst.IndentedBlock):
+                    yield from _statements(h.body.body)
+
+
+def _params_model(call: cst.Call) -> str | None:
+    """``model.parameters()`` as the first argument: ``model``."""
+    if not call.args:
+        return None
+    first = call.args[0].value
+    if (
+        isinstance(first, cst.Call)
+        and isinstance(first.func, cst.Attribute)
+        and first.func.attr.value == "parameters"
+    ):
+        return code_of(first.func.value)
+    return None
+
+
+def scan(
+    module: cst.Module, rules: RuleSet, resolve: Resolve, line_of: Callable[[cst.CSTNode], int]
+) -> TrainingPlan:
+    plan = TrainingPlan()
+
+    def role(call: cst.Call) -> tuple[Rule, TrainRole] | None:
+        qual = resolve(call.func)
+        rule = rules.by_name.get(qual) if qual is not None else None
+        if rule is None or rule.training is None:
+            return None
+        return rule, rule.training.role
+
+    every = list(_statements(module.body))
+    for stmt in every:
+        hit = _assigned_call(stmt)
+        if hit is None:
+            continue
+        name, call = hit
+        qual = resolve(call.func)
+        if qual == "torch.utils.data.DataLoader":
+            plan.loaders[name] = call
+        found = role(call)
+        if found is None:
+            continue
+        rule, kind = found
+        if kind is TrainRole.OPTIMIZER:
+            plan.optimizers[name] = Optimizer(name, call, _params_model(call) or "model", line_of(call))
+        elif kind is TrainRole.LOSS:
+            plan.losses[name] = (call, rule)
+        elif kind is TrainRole.SCHEDULE and call.args and isinstance(call.args[0].value, cst.Name):
+            opt = call.args[0].value.value
+            plan.schedules[name] = Schedule(name, call, opt, StepKind.EPOCH, line_of(call))
+            if rule.training is not None and rule.training.template is not None:
+                plan.keras_schedules.add(name)
+            plan.schedule_statements[id(stmt)] = plan.schedules[name]
+
+    for stmt in every:
+        if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
+            _scan_loop(plan, stmt, resolve)
+        elif isinstance(stmt, cst.With) and len(stmt.items) == 1:
+            item = stmt.items[0].item
+            if isinstance(item, cst.Call) and resolve(item.func) in ("torch.no_grad", "torch.inference_mode"):
+                plan.no_grad.add(id(stmt))
+        else:
+            _scan_statement(plan, stmt, resolve)
+    _scheduler_steps(plan, every)
+    return plan
+
+
+def _scan_statement(plan: TrainingPlan, stmt: cst.BaseStatement, resolve: Resolve) -> None:
+    """Statements outside the loop proper: mode switches and checkpoint loading."""
+    hit = _method_call(stmt)
+    if hit is None:
+        return
+    recv, method, call = hit
+    if method in ("train", "eval") and not call.args:
+        plan.statements[id(stmt)] = StatementAction(Action.DROP, model=recv)
+    elif method == "load_state_dict" and len(call.args) == 1:
+        inner = call.args[0].value
+        if isinstance(inner, cst.Call) and resolve(inner.func) == "torch.load" and inner.args:
+            plan.load_calls.add(id(inner))
+            plan.statements[id(stmt)] = StatementAction(Action.LOAD, model=recv, value=inner.args[0].value)
+
+
+def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
+    assert isinstance(loop.body, cst.IndentedBlock)
+    body = loop.body.body
+    backward = next(
+        (
+            i
+            for i, s in enumerate(body)
+            if (hit := _method_call(s)) is not None and hit[1] == "backward" and not hit[2].args
+        ),
+        None,
+    )
+    if backward is None:
+        return
+    hit = _method_call(body[backward])
+    assert hit is not None
+    loss = hit[0]
+    tape_from = 0
+    model = ""
+    for i, s in enumerate(body):
+        m = _method_call(s)
+        if m is None:
+            continue
+        recv, method, call = m
+        if method == "zero_grad":
+            plan.statements[id(s)] = StatementAction(Action.DROP, optimizer=recv)
+            if i < backward:
+                tape_from = i + 1
+        elif method == "step" and i > backward and not call.args and recv not in plan.schedules:
+            known = plan.optimizers.get(recv)
+            model = known.model if known is not None else _called_model(body[tape_from:backward], loss)
+            plan.statements[id(s)] = StatementAction(Action.STEP, optimizer=recv, model=model)
+        elif method in ("train", "eval") and not call.args:
+            plan.statements[id(s)] = StatementAction(Action.DROP, model=recv)
+            if i < backward and tape_from <= i:
+                tape_from = i + 1
+    opt = next(
+        (st.optimizer for s in body if (st := plan.statements.get(id(s))) and st.action is Action.STEP), ""
+    )
+    model = model or (plan.optimizers[opt].model if opt else "model")
+    plan.statements[id(body[backward])] = StatementAction(
+        Action.BACKWARD, loss=loss, model=model, optimizer=opt
+    )
+    for s in body[backward + 1 :]:
+        m = _method_call(s)
+        if m is None:
+            continue
+        qual = resolve(m[2].func)
+        if (
+            qual in ("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_")
+            and len(m[2].args) >= 2
+        ):
+            kind = Action.CLIP_NORM if qual.endswith("norm_") else Action.CLIP_VALUE
+            act = StatementAction(kind, optimizer=opt, model=model, value=m[2].args[1].value)
+            plan.statements[id(s)] = act
+            plan.clip[opt] = act
+    loader = loop.iter.value if isinstance(loop.iter, cst.Name) else None
+    plan.loops[id(loop)] = TrainLoop(loop, loader, tape_from, backward, model, loss)
+    plan.loop_bodies.add(id(loop.body))
+    # the loss call: `loss = f(pred, target)` inside the tape
+    for s in body[tape_from:backward]:
+        if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1:
+            a = s.body[0]
+            if (
+                isinstance(a, cst.Assign)
+                and len(a.targets) == 1
+                and code_of(a.targets[0].target) == loss
+                and isinstance(a.value, cst.Call)
+            ):
+                plan.loss_values[id(loop)] = a.value
+                if (
+                    len(a.value.args) == 2
+                    and isinstance(a.value.func, cst.Name)
+                    and a.value.func.value != model
+                ):
+                    plan.loss_calls[id(a.value)] = a.value
+
+
+def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:
+    """The model a loop trains when its optimizer comes from elsewhere (a function parameter):
+    the first plain-name call in the taped statements that is not the loss function."""
+    found: list[str] = []
+
+    class Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Name):
+                found.append(node.func.value)
+
+    losses: set[str] = set()
+    for s in taped:
+        s.visit(Calls())
+        if isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Assign):
+            a = s.body[0]
+            if code_of(a.targets[0].target) == loss and isinstance(a.value, cst.Call):
+                losses.add(code_of(a.value.func))
+    return next((f for f in found if f not in losses and f not in _BUILTINS), "model")
+
+
+_BUILTINS = frozenset({"len", "float", "int", "range", "print", "zip", "sum", "max", "min", "abs"})
+
+
+def _scheduler_steps(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None:
+    """Each ``scheduler.step()``: per batch when inside a training loop, else per epoch."""
+    in_loop = {id(s) for loop in plan.loops.values() for s in loop.node.body.body}
+    for stmt in every:
+        hit = _method_call(stmt)
+        if hit is None or hit[1] != "step" or hit[0] not in plan.schedules:
+            continue
+        sched = plan.schedules[hit[0]]
+        if hit[2].args:
+            kind = StepKind.PLATEAU
+        else:
+            kind = StepKind.BATCH if id(stmt) in in_loop else StepKind.EPOCH
+            plan.statements[id(stmt)] = StatementAction(Action.DROP, optimizer=sched.optimizer)
+        new = Schedule(sched.name, sched.call, sched.optimizer, kind, sched.line)
+        plan.schedules[sched.name] = new
+        for k, v in list(plan.schedule_statements.items()):
+            if v.name == sched.name:
+                plan.schedule_statements[k] = new

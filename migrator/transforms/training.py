@@ -1,0 +1,278 @@
+"""Hooks for training code (torch2tf): optimizers, losses, LR schedulers, data loaders, checkpoints.
+
+Each rule's ``emit`` is a runtime helper with torch's exact semantics; its ``training.stock`` is
+the stock Keras API, used instead whenever it is exact for the arguments at hand (see
+``TrainingSpec``). Statement-level changes (the GradientTape loop) live in ``engine.train_rewrite``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of, kwarg
+from migrator.engine.site import CallSite, HookResult, Note, Tools
+from migrator.engine.train_scan import StepKind
+from migrator.engine.values import NOT_LITERAL, literal, same_literal
+from migrator.rules.schema import TrainingSpec
+from migrator.types import Severity
+
+_REDUCTIONS = {"mean": None, "sum": '"sum"', "none": "None"}
+
+
+def _is_default(site: CallSite, name: str, default: str) -> bool:
+    expr = site.bound.get(name)
+    if expr is None:
+        return True
+    value = literal(expr)
+    return value is not NOT_LITERAL and same_literal(value, literal(default))
+
+
+def _reduction(site: CallSite) -> str | None:
+    expr = site.bound.get("reduction")
+    if expr is None:
+        return "mean"
+    value = literal(expr)
+    return value if isinstance(value, str) else None
+
+
+def _use_stock(site: CallSite, spec: TrainingSpec, scheduled: bool) -> bool:
+    if spec.stock is None:
+        return False
+    if not all(_is_default(site, k, v) for k, v in spec.stock_unless.items()):
+        return False
+    if scheduled and not all(_is_default(site, k, "0") for k in spec.stock_unless_scheduled):
+        return False
+    return not (spec.stock_reductions and _reduction(site) not in spec.stock_reductions)
+
+
+def _split(site: CallSite, spec: TrainingSpec) -> list[cst.Arg]:
+    """``betas=(0.9, 0.99)`` -> ``beta_1=0.9, beta_2=0.99`` (subscripts when not a literal tuple)."""
+    out: list[cst.Arg] = []
+    for name, keys in spec.split.items():
+        expr = site.bound.get(name)
+        if expr is None:
+            continue
+        if isinstance(expr, cst.Tuple) and len(expr.elements) == len(keys):
+            out += [kwarg(k, e.value) for k, e in zip(keys, expr.elements, strict=True)]
+        else:
+            out += [
+                kwarg(k, cst.Subscript(expr, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))]))
+                for i, k in enumerate(keys)
+            ]
+    return out
+
+
+def _helper_note(site: CallSite) -> Note:
+    why = site.rule.notes[0] if site.rule.notes else "stock Keras cannot express torch's behaviour here"
+    return Note(Severity.MIGRATED, f"runtime helper: {why}")
+
+
+def _constructor(site: CallSite, tools: Tools, scheduled: bool) -> tuple[cst.Call, list[Note]]:
+    spec = site.rule.training
+    assert spec is not None and site.rule.emit is not None
+    mapped = tools.map_args(site, skip=tuple(spec.split))
+    notes = list(mapped.notes)
+    for name, want in spec.review_unless.items():
+        if not _is_default(site, name, want) or name not in site.bound:
+            why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
+            notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
+    args = list(mapped.args)
+    split = _split(site, spec)
+    if split:  # after the learning rate, in signature order
+        at = 1 if args and args[0].keyword is not None and args[0].keyword.value == "learning_rate" else 0
+        args[at:at] = split
+    if not _use_stock(site, spec, scheduled):
+        return tools.call(site.rule.emit, args), [*notes, _helper_note(site)]
+    assert spec.stock is not None
+    drop = set(spec.stock_unless) | {"reduction"}
+    kept = [a for a in args if a.keyword is None or a.keyword.value not in drop]
+    have = {a.keyword.value for a in kept if a.keyword is not None}
+    kept += [kwarg(k, tools.code(v)) for k, v in spec.stock_set.items() if k not in have]
+    red = _REDUCTIONS.get(_reduction(site) or "mean")
+    if red is not None:
+        kept.append(kwarg("reduction", tools.code(red)))
+    return tools.call(spec.stock, kept), notes
+
+
+def optimizer(site: CallSite, tools: Tools) -> HookResult | str:
+    plan = tools.training_plan()
+    opt = plan.optimizer_of_call(tools.original_call())
+    if "params" not in site.bound:
+        return "the optimizer is given no parameters"
+    scheduled = opt is not None and plan.scheduled(opt.name)
+    call, notes = _constructor(site, tools, scheduled)
+    return HookResult(call, notes=tuple(notes))
+
+
+def loss(site: CallSite, tools: Tools) -> HookResult | str:
+    call, notes = _constructor(site, tools, scheduled=False)
+    return HookResult(call, notes=tuple(notes))
+
+
+def loss_fn(site: CallSite, tools: Tools) -> HookResult | str:
+    """``F.cross_entropy(input, target, ...)`` -> ``<loss object>(target, input)``."""
+    pred, target = site.bound.get("input"), site.bound.get("target")
+    if pred is None or target is None:
+        return "the loss is not given both input and target"
+    inner = CallSite(
+        site.rule,
+        site.call,
+        {k: v for k, v in site.bound.items() if k not in ("input", "target")},
+        site.layouts,
+        site.line,
+    )
+    obj, notes = _constructor(inner, tools, scheduled=False)
+    return HookResult(_swapped(obj, target, pred), notes=tuple(notes))
+
+
+def _swapped(obj: cst.Call, target: cst.BaseExpression, pred: cst.BaseExpression) -> cst.Call:
+    return cst.Call(
+        obj,
+        [cst.Arg(target, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), cst.Arg(pred)],
+    )
+
+
+def _lr_of(plan_call: cst.Call) -> str | None:
+    for i, a in enumerate(plan_call.args):
+        if (a.keyword is not None and a.keyword.value == "lr") or (a.keyword is None and i == 1):
+            return code_of(a.value)
+    return None
+
+
+def schedule(site: CallSite, tools: Tools) -> HookResult | str:
+    """A torch scheduler (stepped per epoch or per batch) as a Keras schedule counted in optimizer
+    steps: ``{spe}`` in the template is ``steps_per_epoch`` for per-epoch stepping, 1 per batch."""
+    spec = site.rule.training
+    assert spec is not None
+    plan = tools.training_plan()
+    sched = plan.schedule_of_call(tools.original_call())
+    if sched is None:
+        return "a scheduler not assigned to a name, or given no optimizer name"
+    opt = plan.optimizers.get(sched.optimizer)
+    if opt is None:
+        return f"the optimizer {sched.optimizer!r} is not built in this file"
+    if spec.template is None:  # a helper object stepped like torch's (ReduceLROnPlateau)
+        call, notes = _constructor(site, tools, scheduled=False)
+        return HookResult(call, notes=tuple(notes))
+    values = {k: code_of(v) for k, v in site.bound.items()}
+    values["lr"] = _lr_of(opt.call) or f"float({sched.optimizer}.learning_rate)"
+    for k, v in spec.defaults.items():
+        values.setdefault(k, v)
+    given = set(site.bound)
+    text = re.sub(  # optional segments: kept when every name in them was given
+        r"\{\?(.*?)\?\}",
+        lambda m: m.group(1) if set(re.findall(r"\{(\w+)\}", m.group(1))) <= given else "",
+        spec.template,
+    )
+    for _ in range(3):  # defaults may name other placeholders
+        text = re.sub(
+            r"\{(\w+)\}",
+            lambda m: values.get(m.group(1), "{spe}" if m.group(1) == "spe" else m.group(0)),
+            text,
+        )
+    if sched.step is StepKind.BATCH:
+        text = re.sub(r"\s*\*\s*\{spe\}", "", text).replace("{spe}", "1")
+    text = text.replace("{spe}", "steps_per_epoch")
+    missing = re.findall(r"\{(\w+)\}", text)
+    if missing:
+        return f"{missing[0]} is required"
+    notes = [Note(Severity.MIGRATED, f"stepped per {sched.step.value}; counted in optimizer steps")]
+    for name, want in spec.review_unless.items():
+        if not _is_default(site, name, want) or name not in site.bound:
+            why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
+            notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
+    return HookResult(tools.code(text), notes=tuple(notes))
+
+
+def tensor_dataset(site: CallSite, tools: Tools) -> HookResult | str:
+    tensors = [a.value for a in site.call.args if a.keyword is None and not a.star]
+    if not tensors or len(tensors) != len(site.call.args):
+        return "TensorDataset takes tensors positionally"
+    elems = [
+        cst.Element(t, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        if i < len(tensors) - 1
+        else cst.Element(t)
+        for i, t in enumerate(tensors)
+    ]
+    arg = cst.Tuple(elems) if len(tensors) > 1 else tensors[0]
+    return HookResult(tools.call("tensorflow.data.Dataset.from_tensor_slices", [cst.Arg(arg)]))
+
+
+def data_loader(site: CallSite, tools: Tools) -> HookResult | str:
+    """``DataLoader(ds, batch_size, shuffle, drop_last)`` -> ``ds.shuffle(n).batch(b, drop_remainder)``."""
+    ds = site.bound.get("dataset")
+    if ds is None:
+        return "no dataset"
+    for name, allowed in (("sampler", "None"), ("batch_sampler", "None"), ("collate_fn", "None")):
+        if not _is_default(site, name, allowed):
+            return f"{name}= has no tf.data counterpart here"
+    batch = site.bound.get("batch_size", cst.Integer("1"))
+    expr: cst.BaseExpression = ds
+    if not _is_default(site, "shuffle", "False"):
+        size = cst.Call(cst.Name("len"), [cst.Arg(_first_tensor(ds) or ds)])
+        expr = cst.Call(cst.Attribute(expr, cst.Name("shuffle")), [cst.Arg(size)])
+    args = [cst.Arg(batch)]
+    if not _is_default(site, "drop_last", "False"):
+        args = [
+            cst.Arg(batch, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+            kwarg("drop_remainder", site.bound["drop_last"]),
+        ]
+    expr = cst.Call(cst.Attribute(expr, cst.Name("batch")), args)
+    notes = []
+    if "batch_size" not in site.bound:
+        notes.append(Note(Severity.MIGRATED, "DataLoader's default batch size is 1"))
+    return HookResult(expr, notes=tuple(notes))
+
+
+def _first_tensor(ds: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``tf.data.Dataset.from_tensor_slices((x, y))``: ``x`` (the number of samples)."""
+    if isinstance(ds, cst.Call) and ds.args:
+        a = ds.args[0].value
+        return a.elements[0].value if isinstance(a, cst.Tuple) and a.elements else a
+    return None
+
+
+def statement(site: CallSite, tools: Tools) -> HookResult | str:
+    """Calls the training pass rewrites as whole statements (clipping, ``torch.load`` inside
+    ``load_state_dict``, ``torch.no_grad``): left for it, or unsupported when it will not."""
+    plan = tools.training_plan()
+    original = tools.original_call()
+    handled = id(original) in plan.load_calls or any(
+        a.value is not None and any(arg.value is a.value for arg in original.args)
+        for a in plan.statements.values()
+    )
+    if site.rule.match[0] in ("torch.no_grad", "torch.inference_mode"):
+        handled = True
+    if not handled:
+        return "only inside a training loop fwmigrate recognises"
+    return HookResult(site.call)
+
+
+def save(site: CallSite, tools: Tools) -> HookResult | str:
+    """``torch.save(model.state_dict(), path)`` -> ``model.save_weights(path')``."""
+    obj, path = site.bound.get("obj"), site.bound.get("f")
+    if obj is None or path is None:
+        return "torch.save needs an object and a path"
+    if not (
+        isinstance(obj, cst.Call)
+        and isinstance(obj.func, cst.Attribute)
+        and obj.func.attr.value == "state_dict"
+    ):
+        return "only torch.save(model.state_dict(), path) maps to Keras (save_weights)"
+    new_path, notes = weights_path(path)
+    return HookResult(
+        cst.Call(cst.Attribute(obj.func.value, cst.Name("save_weights")), [cst.Arg(new_path)]), notes=notes
+    )
+
+
+def weights_path(path: cst.BaseExpression) -> tuple[cst.BaseExpression, tuple[Note, ...]]:
+    """Keras weight files must end in ``.weights.h5``: a literal path is renamed, others flagged."""
+    value = literal(path)
+    if isinstance(value, str):
+        stem = re.sub(r"\.(pt|pth|bin|ckpt)$", "", value)
+        new = stem if stem.endswith(".weights.h5") else f"{stem}.weights.h5"
+        note = Note(Severity.MIGRATED, f"Keras weight files end in .weights.h5: {value!r} -> {new!r}")
+        return cst.SimpleString(repr(new).replace("'", '"') if '"' not in new else repr(new)), (note,)
+    return path, (Note(Severity.REVIEW, "Keras needs a weights path ending in .weights.h5"),)
