@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 
 from migrator.engine.emitter import code_of, kwarg
-from migrator.engine.train_scan import Action, StatementAction, StepKind, TrainingPlan, TrainLoop
+from migrator.engine.train_scan import (
+    Action,
+    FitLoop,
+    StatementAction,
+    StepKind,
+    TrainingPlan,
+    TrainLoop,
+)
 from migrator.types import Severity
 
 Emit = Callable[[str], cst.BaseExpression]  # qualified target name -> expression (imports noted)
@@ -154,8 +161,31 @@ class TrainingRewriter:
         return out
 
     # ----------------------------------------------------------------- the loop
+    def fit(
+        self, fit: FitLoop, updated: cst.For
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        """The epoch loop as ``model.compile(...)`` and ``model.fit(loader, epochs=E, verbose=0)``."""
+        loss = fit.loss_object
+        if loss is None:  # a functional loss: the migrated call is `<loss object>(y, pred)`
+            inner = updated.body.body[0] if isinstance(updated.body, cst.IndentedBlock) else None
+            loss = _loss_object(inner, fit.inner.loss) if isinstance(inner, cst.For) else None
+            if loss is None:
+                return updated
+        compile_ = _stmt(f"{fit.model}.compile(optimizer={fit.optimizer}, loss={loss})\n")
+        epochs = code_of(fit.epochs)
+        fit_ = _stmt(f"{fit.model}.fit({fit.loader}, epochs={epochs}, verbose=0)\n")
+        self.report(
+            fit.node,
+            Severity.MIGRATED,
+            "training loop",
+            "-> model.compile + model.fit over the same batches in the same order (exact)",
+        )
+        return cst.FlattenSentinel([compile_.with_changes(leading_lines=_lead(updated)), fit_])
+
     def loop(self, loop: TrainLoop, updated: cst.For) -> cst.For:
         assert isinstance(updated.body, cst.IndentedBlock)
+        if id(loop.node) in self.plan.fit_inner:
+            return updated
         originals = loop.node.body.body if isinstance(loop.node.body, cst.IndentedBlock) else ()
         body = list(updated.body.body)
         if len(originals) != len(body):
@@ -215,6 +245,24 @@ class TrainingRewriter:
         self.report(loop.node, Severity.MIGRATED, "training loop", "-> tf.GradientTape step")
         new_body = [*head, with_tape, *tail]
         return updated.with_changes(body=updated.body.with_changes(body=new_body))
+
+
+def _loss_object(loop: cst.For, loss: str) -> str | None:
+    """In a migrated training loop, the object of ``loss = <object>(y, pred)``."""
+    found: list[str] = []
+
+    class Find(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if (
+                len(node.targets) == 1
+                and code_of(node.targets[0].target) == loss
+                and isinstance(node.value, cst.Call)
+                and isinstance(node.value.func, cst.Call)
+            ):
+                found.append(code_of(node.value.func))
+
+    loop.visit(Find())
+    return found[0] if found else None
 
 
 def _training_calls(stmt: cst.BaseStatement, model: str) -> cst.BaseStatement:

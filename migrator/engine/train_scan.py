@@ -77,6 +77,21 @@ class TrainLoop:
     loss: str  # the name of the loss variable that is differentiated
 
 
+@dataclass(frozen=True)
+class FitLoop:
+    """An epoch loop around a training loop that ``model.fit`` reproduces exactly: nothing but
+    zero_grad / forward / loss / backward / step per batch, mode switches and a per-epoch
+    scheduler step per epoch, over a DataLoader built in the file."""
+
+    node: cst.For
+    inner: TrainLoop
+    epochs: cst.BaseExpression
+    loader: str
+    model: str
+    optimizer: str
+    loss_object: str | None  # the loss object's name; None: the loss is a functional call
+
+
 @dataclass
 class TrainingPlan:
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
@@ -93,6 +108,8 @@ class TrainingPlan:
     clip: dict[str, StatementAction] = field(default_factory=dict)  # optimizer name -> its clipping
     keras_schedules: set[str] = field(default_factory=set)
     loop_bodies: set[int] = field(default_factory=set)  # id(IndentedBlock) of training loops
+    fits: dict[int, FitLoop] = field(default_factory=dict)  # id(epoch For) -> compile/fit
+    fit_inner: set[int] = field(default_factory=set)  # id(For) of training loops inside a fit
 
     @property
     def found(self) -> bool:
@@ -231,7 +248,91 @@ def scan(
         else:
             _scan_statement(plan, stmt, resolve)
     _scheduler_steps(plan, every)
+    for stmt in every:
+        if isinstance(stmt, cst.For):
+            fit = _fit_loop(
+                plan, stmt, lambda c: (hit := role(c)) is not None and hit[1] is TrainRole.LOSS_FN
+            )
+            if fit is not None:
+                plan.fits[id(stmt)] = fit
+                plan.fit_inner.add(id(fit.inner.node))
     return plan
+
+
+def _fit_loop(plan: TrainingPlan, epoch: cst.For, is_loss_fn: Callable[[cst.Call], bool]) -> FitLoop | None:
+    it = epoch.iter
+    if not (
+        isinstance(epoch.body, cst.IndentedBlock)
+        and isinstance(it, cst.Call)
+        and isinstance(it.func, cst.Name)
+        and it.func.value == "range"
+        and len(it.args) == 1
+    ):
+        return None
+    inner = [s for s in epoch.body.body if id(s) in plan.loops]
+    others = [s for s in epoch.body.body if id(s) not in plan.loops]
+    if len(inner) != 1 or any(
+        (a := plan.statements.get(id(s))) is None or a.action is not Action.DROP for s in others
+    ):
+        return None
+    loop = plan.loops[id(inner[0])]
+    if not isinstance(loop.node.body, cst.IndentedBlock):
+        return None
+    body = loop.node.body.body
+    acts = [plan.statements.get(id(s)) for s in body]
+    rest = [a for i, a in enumerate(acts) if not (loop.tape_from <= i < loop.backward)]
+    if any(a is None or a.action not in (Action.DROP, Action.BACKWARD, Action.STEP) for a in rest):
+        return None
+    step = next((a for a in rest if a is not None and a.action is Action.STEP), None)
+    if step is None or step.optimizer not in plan.optimizers or loop.loader not in plan.loaders:
+        return None
+    if not isinstance(loop.node.target, cst.Tuple) or len(loop.node.target.elements) != 2:
+        return None
+    xb, yb = (code_of(e.value) for e in loop.node.target.elements)
+    taped = [s for s in body[loop.tape_from : loop.backward] if id(s) not in plan.statements]
+    loss_object = _fit_loss(plan, taped, loop, xb, yb, is_loss_fn)
+    if not isinstance(loss_object, str):
+        return None
+    return FitLoop(
+        epoch, loop, it.args[0].value, loop.loader, loop.model, step.optimizer, loss_object or None
+    )
+
+
+def _fit_loss(
+    plan: TrainingPlan,
+    taped: Sequence[cst.BaseStatement],
+    loop: TrainLoop,
+    xb: str,
+    yb: str,
+    is_loss_fn: Callable[[cst.Call], bool],
+) -> str | bool:
+    """``[out = model(xb);] loss = L(out | model(xb), yb)``: the loss object's name, "" for a
+    functional loss, False for anything else."""
+    assigns = []
+    for s in taped:
+        if not (
+            isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 and isinstance(s.body[0], cst.Assign)
+        ):
+            return False
+        a = s.body[0]
+        if len(a.targets) != 1 or not isinstance(a.targets[0].target, cst.Name):
+            return False
+        assigns.append((a.targets[0].target.value, a.value))
+    forward = f"{loop.model}({xb})"
+    if len(assigns) == 2 and code_of(assigns[0][1]) == forward:
+        pred = assigns[0][0]
+    elif len(assigns) == 1:
+        pred = forward
+    else:
+        return False
+    name, value = assigns[-1]
+    if name != loop.loss or not isinstance(value, cst.Call) or len(value.args) < 2:
+        return False
+    if code_of(value.args[0].value) != pred or code_of(value.args[1].value) != yb:
+        return False
+    if isinstance(value.func, cst.Name) and value.func.value in plan.losses and len(value.args) == 2:
+        return value.func.value
+    return "" if is_loss_fn(value) else False  # "": a functional loss (F.mse_loss)
 
 
 def _scan_statement(plan: TrainingPlan, stmt: cst.BaseStatement, resolve: Resolve) -> None:

@@ -77,6 +77,8 @@ _TRAINING_KEYS = {
     "defaults",
     "split",
     "review_unless",
+    "stock_if",
+    "join",
 }
 _TARGET_KINDS = ("class_index", "binary", "probs", "real")
 _ARG_KEYS = {
@@ -312,6 +314,12 @@ def _code_table(path: Path, rule_id: str, where: str, raw: object) -> Mapping[st
     return MappingProxyType({k: _check_code(path, rule_id, f"{where}.{k}", v) for k, v in raw.items()})
 
 
+def _name_lists(path: Path, rule_id: str, where: str, raw: object) -> Mapping[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise RuleError(path, rule_id, where, "must be a table of name -> [names]")
+    return MappingProxyType({k: _str_tuple(path, rule_id, f"{where}.{k}", v) for k, v in raw.items()})
+
+
 def _parse_training(path: Path, rule_id: str, raw: Any) -> TrainingSpec:
     if not isinstance(raw, dict):
         raise RuleError(path, rule_id, "training", "must be a table")
@@ -327,9 +335,6 @@ def _parse_training(path: Path, rule_id: str, raw: Any) -> TrainingSpec:
     template = raw.get("template")
     if template is not None:
         template = _str(path, rule_id, "training.template", template)
-    split_raw = raw.get("split", {})
-    if not isinstance(split_raw, dict):
-        raise RuleError(path, rule_id, "training.split", "must be a table of argument -> [keywords]")
     compare = raw.get("compare_params", False)
     if not isinstance(compare, bool):
         raise RuleError(path, rule_id, "training.compare_params", "must be true or false")
@@ -350,9 +355,9 @@ def _parse_training(path: Path, rule_id: str, raw: Any) -> TrainingSpec:
         template=template,
         defaults=_code_table(path, rule_id, "training.defaults", raw.get("defaults", {})),
         review_unless=_code_table(path, rule_id, "training.review_unless", raw.get("review_unless", {})),
-        split=MappingProxyType(
-            {k: _str_tuple(path, rule_id, f"training.split.{k}", v) for k, v in split_raw.items()}
-        ),
+        stock_if=_code_table(path, rule_id, "training.stock_if", raw.get("stock_if", {})),
+        join=_name_lists(path, rule_id, "training.join", raw.get("join", {})),
+        split=_name_lists(path, rule_id, "training.split", raw.get("split", {})),
     )
 
 

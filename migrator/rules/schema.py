@@ -86,6 +86,10 @@ class TrainingSpec:
     # arguments whose absence or other value the target cannot honour: flagged for review
     # (the message is the rule's first note)
     review_unless: Mapping[str, str] = field(default_factory=dict)
+    stock_if: Mapping[str, str] = field(default_factory=dict)  # arguments stock needs given, with this value
+    # tf2torch: source arguments joined into one target tuple (beta_1, beta_2 -> betas); a missing
+    # one takes its value from ``defaults``
+    join: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from migrator.engine.site import CallSite
 from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
 from migrator.engine.values import NOT_LITERAL, format_number
+from migrator.transforms import keras_training
 from migrator.types import Severity
 
 if TYPE_CHECKING:
@@ -649,5 +650,8 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_functional_pool": functional_pool,
         "keras_cropping": cropping,
         "keras_bidirectional": bidirectional,
+        "keras_optimizer": keras_training.keras_optimizer,
+        "keras_loss": keras_training.keras_loss,
+        "keras_schedule": keras_training.keras_schedule,
     }
 )

@@ -8,20 +8,29 @@ the stock Keras API, used instead whenever it is exact for the arguments at hand
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Protocol
 
 import libcst as cst
 
 from migrator.engine.emitter import code_of, kwarg
-from migrator.engine.site import CallSite, HookResult, Note, Tools
+from migrator.engine.site import CallSite, HookResult, MappedArgs, Note, Tools
 from migrator.engine.train_scan import StepKind
 from migrator.engine.values import NOT_LITERAL, literal, same_literal
 from migrator.rules.schema import TrainingSpec
 from migrator.types import Severity
 
-_REDUCTIONS = {"mean": None, "sum": '"sum"', "none": "None"}
+# source reduction -> the stock target's reduction keyword (None: leave it out)
+TORCH_TO_KERAS_REDUCTIONS: Mapping[str, str | None] = MappingProxyType(
+    {"mean": None, "sum": '"sum"', "none": "None"}
+)
 
 
-def _is_default(site: CallSite, name: str, default: str) -> bool:
+_LR = ("learning_rate", "lr")
+
+
+def is_default(site: CallSite, name: str, default: str) -> bool:
     expr = site.bound.get(name)
     if expr is None:
         return True
@@ -29,22 +38,27 @@ def _is_default(site: CallSite, name: str, default: str) -> bool:
     return value is not NOT_LITERAL and same_literal(value, literal(default))
 
 
-def _reduction(site: CallSite) -> str | None:
+def reduction(site: CallSite, default: str = "mean") -> str | None:
+    """The literal reduction ("None" for None), or None when it is not a literal."""
     expr = site.bound.get("reduction")
     if expr is None:
-        return "mean"
+        return default
     value = literal(expr)
+    if value is None:
+        return "None"
     return value if isinstance(value, str) else None
 
 
-def _use_stock(site: CallSite, spec: TrainingSpec, scheduled: bool) -> bool:
+def use_stock(site: CallSite, spec: TrainingSpec, scheduled: bool, default_reduction: str = "mean") -> bool:
     if spec.stock is None:
         return False
-    if not all(_is_default(site, k, v) for k, v in spec.stock_unless.items()):
+    if not all(is_default(site, k, v) for k, v in spec.stock_unless.items()):
         return False
-    if scheduled and not all(_is_default(site, k, "0") for k in spec.stock_unless_scheduled):
+    if not all(k in site.bound and is_default(site, k, v) for k, v in spec.stock_if.items()):
         return False
-    return not (spec.stock_reductions and _reduction(site) not in spec.stock_reductions)
+    if scheduled and not all(is_default(site, k, "0") for k in spec.stock_unless_scheduled):
+        return False
+    return not (spec.stock_reductions and reduction(site, default_reduction) not in spec.stock_reductions)
 
 
 def _split(site: CallSite, spec: TrainingSpec) -> list[cst.Arg]:
@@ -64,33 +78,77 @@ def _split(site: CallSite, spec: TrainingSpec) -> list[cst.Arg]:
     return out
 
 
+def _join(site: CallSite, spec: TrainingSpec, tools: Builder) -> list[cst.Arg]:
+    """``beta_1=0.8`` -> ``betas=(0.8, 0.999)`` (a missing part takes the source default)."""
+    out: list[cst.Arg] = []
+    for key, names in spec.join.items():
+        if not any(n in site.bound for n in names):
+            continue
+        parts = [site.bound.get(n) or tools.code(spec.defaults[n]) for n in names]
+        elems = [
+            cst.Element(p, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            if i < len(parts) - 1
+            else cst.Element(p)
+            for i, p in enumerate(parts)
+        ]
+        out.append(kwarg(key, cst.Tuple(elems)))
+    return out
+
+
 def _helper_note(site: CallSite) -> Note:
     why = site.rule.notes[0] if site.rule.notes else "stock Keras cannot express torch's behaviour here"
     return Note(Severity.MIGRATED, f"runtime helper: {why}")
 
 
 def _constructor(site: CallSite, tools: Tools, scheduled: bool) -> tuple[cst.Call, list[Note]]:
+    return construct(site, tools, scheduled, TORCH_TO_KERAS_REDUCTIONS, "mean")
+
+
+class Builder(Protocol):
+    """What ``construct`` needs from either direction's transformer."""
+
+    def call(self, qualified: str, args: Sequence[cst.Arg]) -> cst.Call: ...
+
+    def code(self, text: str) -> cst.BaseExpression: ...
+
+    def map_args(self, site: CallSite, skip: Sequence[str] = ()) -> MappedArgs: ...
+
+
+def construct(
+    site: CallSite,
+    tools: Builder,
+    scheduled: bool,
+    reductions: Mapping[str, str | None],
+    default_reduction: str,
+) -> tuple[cst.Call, list[Note]]:
+    """The target constructor of a training rule: its stock target when that is exact for these
+    arguments (``TrainingSpec``), else its runtime helper (``emit``). Both directions use it."""
     spec = site.rule.training
     assert spec is not None and site.rule.emit is not None
-    mapped = tools.map_args(site, skip=tuple(spec.split))
+    joined = [n for names in spec.join.values() for n in names]
+    mapped = tools.map_args(site, skip=(*spec.split, *joined))
     notes = list(mapped.notes)
     for name, want in spec.review_unless.items():
-        if not _is_default(site, name, want) or name not in site.bound:
+        if not is_default(site, name, want) or name not in site.bound:
             why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
             notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
-    args = list(mapped.args)
-    split = _split(site, spec)
+    args = sorted(mapped.args, key=lambda a: a.keyword is None or a.keyword.value not in _LR)
+    split = _split(site, spec) + _join(site, spec, tools)
     if split:  # after the learning rate, in signature order
-        at = 1 if args and args[0].keyword is not None and args[0].keyword.value == "learning_rate" else 0
+        at = (
+            1
+            if args and args[0].keyword is not None and args[0].keyword.value in _LR
+            else 0
+        )
         args[at:at] = split
-    if not _use_stock(site, spec, scheduled):
+    if not use_stock(site, spec, scheduled, default_reduction):
         return tools.call(site.rule.emit, args), [*notes, _helper_note(site)]
     assert spec.stock is not None
     drop = set(spec.stock_unless) | {"reduction"}
     kept = [a for a in args if a.keyword is None or a.keyword.value not in drop]
     have = {a.keyword.value for a in kept if a.keyword is not None}
     kept += [kwarg(k, tools.code(v)) for k, v in spec.stock_set.items() if k not in have]
-    red = _REDUCTIONS.get(_reduction(site) or "mean")
+    red = reductions.get(reduction(site, default_reduction) or default_reduction)
     if red is not None:
         kept.append(kwarg("reduction", tools.code(red)))
     return tools.call(spec.stock, kept), notes
@@ -180,7 +238,7 @@ def schedule(site: CallSite, tools: Tools) -> HookResult | str:
         return f"{missing[0]} is required"
     notes = [Note(Severity.MIGRATED, f"stepped per {sched.step.value}; counted in optimizer steps")]
     for name, want in spec.review_unless.items():
-        if not _is_default(site, name, want) or name not in site.bound:
+        if not is_default(site, name, want) or name not in site.bound:
             why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
             notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
     return HookResult(tools.code(text), notes=tuple(notes))
@@ -206,15 +264,15 @@ def data_loader(site: CallSite, tools: Tools) -> HookResult | str:
     if ds is None:
         return "no dataset"
     for name, allowed in (("sampler", "None"), ("batch_sampler", "None"), ("collate_fn", "None")):
-        if not _is_default(site, name, allowed):
+        if not is_default(site, name, allowed):
             return f"{name}= has no tf.data counterpart here"
     batch = site.bound.get("batch_size", cst.Integer("1"))
     expr: cst.BaseExpression = ds
-    if not _is_default(site, "shuffle", "False"):
+    if not is_default(site, "shuffle", "False"):
         size = cst.Call(cst.Name("len"), [cst.Arg(_first_tensor(ds) or ds)])
         expr = cst.Call(cst.Attribute(expr, cst.Name("shuffle")), [cst.Arg(size)])
     args = [cst.Arg(batch)]
-    if not _is_default(site, "drop_last", "False"):
+    if not is_default(site, "drop_last", "False"):
         args = [
             cst.Arg(batch, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
             kwarg("drop_remainder", site.bound["drop_last"]),

@@ -17,8 +17,13 @@ from migrator.engine.values import parse_code
 _PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("torch.nn.functional.", "F", "import torch.nn.functional as F"),
     ("torch.nn.", "nn", "from torch import nn"),
+    ("torch.utils.data.", "data", ""),
     ("torch.", "torch", "import torch"),
+    ("functools.", "functools", "import functools"),
+    ("migrator.runtime.torch_support.", "torch_support", "from migrator.runtime import torch_support"),
 )
+# prefixes whose names are imported one by one (``DataLoader``), not through a module alias
+_DIRECT = frozenset({"data"})
 
 
 class TorchEmitter:
@@ -27,15 +32,23 @@ class TorchEmitter:
     def __init__(self, taken_names: frozenset[str]) -> None:
         self._short = {alias: alias not in taken_names for _, alias, _ in _PREFIXES}
         self.used: set[str] = set()
+        self.direct: set[str] = set()  # names imported one by one (DataLoader)
 
     def name(self, qualified: str) -> cst.BaseExpression:
         for prefix, alias, _ in _PREFIXES:
             if qualified.startswith(prefix):
+                rest = qualified[len(prefix) :]
+                if alias in _DIRECT:
+                    self.direct.add(rest)
+                    return parse_dotted(rest)
+                if alias in ("functools", "torch_support"):
+                    self.used.add(alias)
+                    return parse_dotted(f"{alias}.{rest}")
                 if alias == "torch" or not self._short[alias]:
                     self.used.add("torch")
                     return parse_dotted(qualified)
                 self.used.add(alias)
-                return parse_dotted(f"{alias}.{qualified[len(prefix) :]}")
+                return parse_dotted(f"{alias}.{rest}")
         raise ValueError(f"cannot emit {qualified!r}: unknown target module")
 
     def call(self, qualified: str, args: Sequence[cst.Arg]) -> cst.Call:
@@ -45,8 +58,12 @@ class TorchEmitter:
         lines = []
         if "torch" in self.used:
             lines.append("import torch")
-        for _, alias, stmt in _PREFIXES:
-            if alias != "torch" and alias in self.used:
+        for prefix, alias, stmt in _PREFIXES:
+            if alias in _DIRECT:
+                names = sorted(n for n in self.direct)
+                if names:
+                    lines.append(f"from {prefix[:-1]} import {', '.join(names)}")
+            elif alias != "torch" and alias in self.used:
                 lines.append(stmt)
         return lines
 

@@ -11,10 +11,11 @@ from migrator.engine.migrate import _STRINGS_AND_COMMENTS, _after_docstring
 from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
-from migrator.engine.tf2torch.analysis import Analysis
+from migrator.engine.tf2torch.analysis import Analysis, canonical
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.support import NEEDS, SUPPORT
+from migrator.engine.tf2torch.training import scan as scan_training
 from migrator.engine.tf2torch.transformer import KerasToTorch
 from migrator.engine.tf2torch.values import LayerVal, SeqBuilder, TensorVal
 from migrator.engine.values import literal
@@ -56,7 +57,8 @@ def migrate_keras_source(
             declared.setdefault(name, (None, *input_shape))
     annotations = analysis.run(declared)
     tracker = PositionTracker(index_module(source))
-    transformer = KerasToTorch(rules, imports, emitter, analysis, tracker)
+    plan = scan_training(module, rules, lambda node: canonical(imports.resolve(node)))
+    transformer = KerasToTorch(rules, imports, emitter, analysis, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _drop_inlined_helpers(new, module, transformer, tracker)
     support = {n for n in transformer.support if re.search(rf"\b{n}\(", new.code)}
@@ -64,11 +66,7 @@ def migrate_keras_source(
         for qualified in NEEDS[name]:
             emitter.name(qualified)  # the imports the snippet needs
     code_now = _STRINGS_AND_COMMENTS.sub(" ", new.code + "".join(SUPPORT[n] for n in sorted(support)))
-    wanted = [
-        line
-        for line in emitter.import_lines()
-        if re.search(rf"(?<![\w.]){re.escape(line.split()[-1])}\.", code_now)
-    ]
+    wanted = [line for line in emitter.import_lines() if _still_used(line, code_now)]
     new = _rewrite_imports(new, wanted)
     new = _add_support(new, support)
     classes = []
@@ -93,7 +91,10 @@ def migrate_keras_source(
             TensorLayout(f"output{i}" if i else "output", t.cell.perm) for i, t in enumerate(trace.outputs)
         )
         classes.append(ClassRecord(cls, "torch.nn.Module", ins, outs))
-    record = MigrationRecord(Direction.TF2TORCH, source_name, tuple(classes), tuple(transformer.records))
+    training = transformer.trainer.record
+    record = MigrationRecord(
+        Direction.TF2TORCH, source_name, tuple(classes), tuple(transformer.records), training
+    )
     code = new.code
     return MigrationResult(code, tuple(sorted(transformer.findings)), record, changed=code != source)
 
@@ -180,6 +181,14 @@ def declared_shapes(module: cst.Module) -> dict[str, Shape]:
 
     module.visit(V())
     return out
+
+
+def _still_used(line: str, code: str) -> bool:
+    """``import torch`` while ``torch.`` is used; ``from m import A, B`` while A or B is."""
+    if line.startswith("from ") and " import " in line and not line.endswith(("nn", "F")):
+        names = [n.strip() for n in line.split(" import ", 1)[1].split(",")]
+        return any(re.search(rf"(?<![\w.]){re.escape(n)}\b", code) for n in names)
+    return re.search(rf"(?<![\w.]){re.escape(line.split()[-1])}\.", code) is not None
 
 
 def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:

@@ -22,7 +22,7 @@ from migrator.engine.emitter import code_of, int_node, kwarg
 from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
-from migrator.engine.site import CallSite, MappedArgs
+from migrator.engine.site import CallSite, MappedArgs, Note
 from migrator.engine.tf2torch.analysis import IN_CHANNELS, Analysis, Annotations, canonical, range_count
 from migrator.engine.tf2torch.emit import (
     ACTIVATIONS,
@@ -36,6 +36,12 @@ from migrator.engine.tf2torch.emit import (
 )
 from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape
+from migrator.engine.tf2torch.training import (
+    LOSS_NAMES,
+    OPTIMIZER_NAMES,
+    KerasTrainingPlan,
+    TrainingRewriter,
+)
 from migrator.engine.tf2torch.values import identity, permute_between
 from migrator.engine.values import literal, parse_code
 from migrator.rules.loader import RuleSet
@@ -75,8 +81,13 @@ class KerasToTorch(cst.CSTTransformer):
         emitter: TorchEmitter,
         analysis: Analysis,
         positions: PositionTracker,
+        train_plan: KerasTrainingPlan | None = None,
     ) -> None:
         super().__init__()
+        self.train_plan = train_plan or KerasTrainingPlan()
+        self.trainer = TrainingRewriter(self.train_plan, self)
+        self.train_code: dict[int, tuple[str, str]] = {}  # id(original training call) -> source, target
+        self._notes: list[Note] = []  # notes a hook left for the call being migrated
         self.rules = rules
         self.imports = imports
         self.emit = emitter
@@ -117,6 +128,52 @@ class KerasToTorch(cst.CSTTransformer):
             tag = "unsupported" if severity is Severity.UNSUPPORTED else "review"
             self._markers[-1].append(f"{MARKER} {tag}: {api}: {message}")
 
+    # the training rewriter's Lookup -----------------------------------------
+    def torch_name(self, qualified: str) -> str:
+        return code_of(self.emit.name(qualified))
+
+    def report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None:
+        self._find(node, severity, api, message)
+
+    def target_code(self, call: cst.Call) -> str:
+        return self.train_code.get(id(call), ("", code_of(call)))[1]
+
+    def note(self, note: Note) -> None:
+        """A hook's note about the call being migrated (reported with its rule)."""
+        self._notes.append(note)
+
+    def migrate_text(self, text: str, where: cst.CSTNode) -> cst.BaseExpression | None:
+        """Migrate a Keras constructor given as text (``keras.optimizers.Adam()`` for "adam")."""
+        call = cst.parse_expression(text)
+        assert isinstance(call, cst.Call)
+        rule = self.rules.by_name.get(text.split("(", 1)[0])
+        if rule is None:
+            return None
+        out = self._op(rule, call, call)
+        self.train_code[id(where)] = (text, code_of(out))
+        return out
+
+    def source_code(self, expr: cst.BaseExpression, module: str) -> str:
+        """An (original) optimizer or loss argument as code the verifier can evaluate."""
+        if isinstance(expr, cst.SimpleString):
+            return f"{module}.get({code_of(expr)})"
+        if isinstance(expr, cst.Name) and expr.value in self.train_plan.assigned:
+            return code_of(self.train_plan.assigned[expr.value][0])
+        return code_of(expr)
+
+    def training_rule(self, expr: cst.BaseExpression, module: str) -> Rule | None:
+        """The rule of a compile's (original) optimizer or loss argument: a string, a call or a name."""
+        if isinstance(expr, cst.SimpleString):
+            names = LOSS_NAMES if module == "keras.losses" else OPTIMIZER_NAMES
+            key = names.get(str(expr.evaluated_value))
+            return self.rules.by_name.get(f"{module}.{key}") if key else None
+        if isinstance(expr, cst.Name) and expr.value in self.train_plan.assigned:
+            return self.train_plan.assigned[expr.value][1]
+        if isinstance(expr, cst.Call):
+            name = canonical(self.imports.resolve(expr.func))
+            return self.rules.by_name.get(name) if name is not None else None
+        return None
+
     def code(self, text: str) -> cst.BaseExpression:
         return parse_code(text)
 
@@ -133,6 +190,13 @@ class KerasToTorch(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> Any:
+        if self.train_plan.found:
+            rewritten = self.trainer.statement(original_node, updated_node)
+            if rewritten is not None:
+                markers = [m for m in dict.fromkeys(self._markers.pop())]
+                lines = [*_lead(rewritten[0]), *(cst.EmptyLine(comment=cst.Comment(m)) for m in markers)]
+                rewritten[0] = rewritten[0].with_changes(leading_lines=lines)
+                return cst.FlattenSentinel(rewritten)
         markers = self._markers.pop()
         expand: list[cst.BaseSmallStatement] = []
         for small in updated_node.body:
@@ -436,6 +500,12 @@ class KerasToTorch(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ expressions
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> Any:
+        if (
+            updated_node.attr.value == "history"
+            and isinstance(updated_node.value, cst.Name)
+            and updated_node.value.value in self.train_plan.histories
+        ):
+            return updated_node.value  # fit's History became the dict of per-epoch lists
         return self._converted(original_node, updated_node)
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> Any:
@@ -957,11 +1027,20 @@ class KerasToTorch(cst.CSTTransformer):
         if rule.hook is not None:
             from migrator.transforms.keras_layers import KERAS_HOOKS
 
+            self._notes = []
             result = KERAS_HOOKS[rule.hook](self, site, None, None)
             if isinstance(result, str):
                 self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
                 return call
-            self._find(original, Severity.MIGRATED, api, rule.summary or "migrated", rule.id)
+            notes, self._notes = self._notes, []
+            for note in notes:
+                if note.severity is not Severity.MIGRATED:
+                    self._find(original, note.severity, api, note.message, rule.id)
+            infos = [n.message for n in notes if n.severity is Severity.MIGRATED]
+            message = (rule.summary or "migrated") + (f" ({'; '.join(infos)})" if infos else "")
+            self._find(original, Severity.MIGRATED, api, message, rule.id)
+            if rule.training is not None:
+                self.train_code[id(original)] = (code_of(original), code_of(result.expr))
             return result.expr
         mapped = self.map_args(site)
         if mapped.unsupported is not None:
@@ -972,6 +1051,10 @@ class KerasToTorch(cst.CSTTransformer):
         assert rule.emit is not None
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {rule.emit}", rule.id)
         return self.call(rule.emit, mapped.args)
+
+
+def _lead(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
+    return list(getattr(stmt, "leading_lines", ()))
 
 
 def _is_self_attr(node: cst.BaseExpression) -> bool:

@@ -1,0 +1,688 @@
+"""Keras training code -> an explicit PyTorch loop (tf2torch).
+
+``model.compile(optimizer, loss, metrics)`` becomes the optimizer (built on ``model.parameters()``)
+and the loss module; ``model.fit`` becomes a ``DataLoader`` over ``TensorDataset`` and the loop
+Keras runs (train mode, zero_grad, forward, loss, backward, clipping, step, the schedule per
+step, the epoch's mean loss, validation, LR callbacks); ``evaluate`` and ``predict`` run in eval
+mode under ``torch.no_grad()``; ``save_weights``/``load_weights``/``save`` become state_dict files.
+``scan`` finds these statements on the original tree; ``TrainingRewriter`` writes them from the
+migrated expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import libcst as cst
+
+from migrator.engine.emitter import code_of
+from migrator.engine.values import literal
+from migrator.rules.loader import RuleSet
+from migrator.rules.schema import Rule, TrainRole
+from migrator.types import Severity
+
+# strings Keras accepts for optimizers and losses (keras.optimizers.get / keras.losses.get)
+OPTIMIZER_NAMES = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adamax": "Adamax",
+    "nadam": "Nadam",
+}
+LOSS_NAMES = {
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "binary_crossentropy": "BinaryCrossentropy",
+    "mse": "MeanSquaredError",
+    "mean_squared_error": "MeanSquaredError",
+    "mae": "MeanAbsoluteError",
+    "mean_absolute_error": "MeanAbsoluteError",
+    "huber": "Huber",
+    "huber_loss": "Huber",
+    "kld": "KLDivergence",
+    "kl_divergence": "KLDivergence",
+}
+ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy")
+_FIT_ARGS = (
+    "x",
+    "y",
+    "batch_size",
+    "epochs",
+    "verbose",
+    "callbacks",
+    "validation_split",
+    "validation_data",
+    "shuffle",
+)
+
+Resolve = Callable[[cst.BaseExpression], "str | None"]
+
+
+@dataclass(frozen=True)
+class Compile:
+    model: str
+    optimizer: cst.BaseExpression | None
+    loss: cst.BaseExpression | None
+    metrics: tuple[str, ...]
+
+
+@dataclass
+class KerasTrainingPlan:
+    statements: dict[int, tuple[str, str, cst.Call]] = field(
+        default_factory=dict
+    )  # id -> (method, model, call)
+    compiles: dict[str, Compile] = field(default_factory=dict)  # model name -> its compile
+    assigned: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)  # name -> Keras training object
+    histories: set[str] = field(default_factory=set)  # names bound to fit's History (a dict now)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.statements)
+
+    def scheduled(self, lr: cst.BaseExpression | None) -> bool:
+        """The learning rate is a schedule (so it changes during training)."""
+        if isinstance(lr, cst.Name):
+            hit = self.assigned.get(lr.value)
+            return (
+                hit is not None and hit[1].training is not None and hit[1].training.role is TrainRole.SCHEDULE
+            )
+        return isinstance(lr, cst.Call)
+
+
+def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.ClassDef):
+            continue
+        inner = getattr(stmt, "body", None)
+        if isinstance(inner, cst.IndentedBlock):
+            yield from _statements(inner.body)
+        orelse = getattr(stmt, "orelse", None)
+        if orelse is not None and isinstance(getattr(orelse, "body", None), cst.IndentedBlock):
+            yield from _statements(orelse.body.body)
+
+
+def _model_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
+    """``[targets =] model.method(...)`` as a whole statement."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    value = small.value if isinstance(small, cst.Expr | cst.Assign) else None
+    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute):
+        return None
+    if not isinstance(value.func.value, cst.Name):
+        return None
+    return value.func.attr.value, value.func.value.value, value
+
+
+def _arg(call: cst.Call, name: str, position: int | None = None) -> cst.BaseExpression | None:
+    for i, a in enumerate(call.args):
+        if a.keyword is not None and a.keyword.value == name:
+            return a.value
+        if a.keyword is None and position is not None and i == position:
+            return a.value
+    return None
+
+
+def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingPlan:
+    plan = KerasTrainingPlan()
+    every = list(_statements(module.body))
+    for stmt in every:
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Assign)
+            and len(stmt.body[0].targets) == 1
+            and isinstance(stmt.body[0].targets[0].target, cst.Name)
+            and isinstance(stmt.body[0].value, cst.Call)
+        ):
+            call = stmt.body[0].value
+            qual = resolve(call.func)
+            rule = rules.by_name.get(qual) if qual is not None else None
+            if rule is not None and rule.training is not None:
+                plan.assigned[stmt.body[0].targets[0].target.value] = (call, rule)
+        hit = _model_call(stmt)
+        if hit is None:
+            continue
+        method, model, call = hit
+        if method == "compile":
+            plan.compiles[model] = Compile(
+                model,
+                _arg(call, "optimizer", 0),
+                _arg(call, "loss", 1),
+                _metrics(_arg(call, "metrics", 3)),
+            )
+            plan.statements[id(stmt)] = (method, model, call)
+        elif method in ("fit", "evaluate", "predict") and model in plan.compiles:
+            plan.statements[id(stmt)] = (method, model, call)
+            small = stmt.body[0]  # type: ignore[attr-defined]
+            if (
+                method == "fit"
+                and isinstance(small, cst.Assign)
+                and isinstance(small.targets[0].target, cst.Name)
+            ):
+                plan.histories.add(small.targets[0].target.value)
+        elif method in ("save_weights", "load_weights", "save") and call.args:
+            plan.statements[id(stmt)] = (method, model, call)
+    return plan
+
+
+def _metrics(expr: cst.BaseExpression | None) -> tuple[str, ...]:
+    value = literal(expr) if expr is not None else []
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return ("?",) if expr is not None else ()
+
+
+def _lines(text: str) -> list[cst.BaseStatement]:
+    return list(cst.parse_module(text).body)
+
+
+def torch_weights_path(path: cst.BaseExpression) -> tuple[str, str | None]:
+    """``model.weights.h5`` -> ``model.pt``; a non-literal path is kept (and reported)."""
+    value = literal(path)
+    if isinstance(value, str):
+        new = re.sub(r"(\.weights)?\.(h5|keras|hdf5)$", "", value) + ".pt"
+        return repr(new).replace("'", '"'), f"{value!r} -> {new!r}"
+    return code_of(path), None
+
+
+class Lookup(Protocol):
+    """What the rewriter asks of the transformer."""
+
+    def torch_name(self, qualified: str) -> str: ...
+
+    def report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None: ...
+
+    def migrate_text(self, text: str, where: cst.CSTNode) -> cst.BaseExpression | None: ...
+
+    def training_rule(self, expr: cst.BaseExpression, module: str) -> Rule | None: ...
+
+    def source_code(self, expr: cst.BaseExpression, module: str) -> str: ...
+
+    def target_code(self, call: cst.Call) -> str: ...
+
+
+class TrainingRewriter:
+    """Writes the PyTorch statements for one Keras training statement."""
+
+    def __init__(self, plan: KerasTrainingPlan, lookup: Lookup) -> None:
+        self.plan = plan
+        self.lookup = lookup
+        self.name = lookup.torch_name
+        self.report = lookup.report
+        # model -> optimizer line, loss line, loss rule, schedule
+        self._compiled: dict[str, tuple[str, str, Rule | None, str | None]] = {}
+        self._setup: dict[str, list[list[str]]] = {}  # model -> the target's [name, code] set-up
+        self.record: dict[str, Any] | None = None  # the migration record's "training" part
+
+    def migrate(self, text: str, where: cst.CSTNode) -> cst.BaseExpression | None:
+        return self.lookup.migrate_text(text, where)
+
+    def loss_rule(self, expr: cst.BaseExpression) -> Rule | None:
+        return self.lookup.training_rule(expr, "keras.losses")
+
+    def statement(
+        self, original: cst.BaseStatement, updated: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        hit = self.plan.statements.get(id(original))
+        if hit is None or not isinstance(updated, cst.SimpleStatementLine):
+            return None
+        method, model, ocall = hit
+        small = updated.body[0]
+        call = small.value if isinstance(small, cst.Expr | cst.Assign) else None
+        if not isinstance(call, cst.Call):
+            return None
+        targets = small.targets if isinstance(small, cst.Assign) else ()
+        out: list[cst.BaseStatement] | None
+        if method == "compile":
+            out = self._compile(original, model, ocall, call)
+        elif method == "fit":
+            out = self._fit(original, model, ocall, call, targets)
+        elif method == "evaluate":
+            out = self._evaluate(original, model, call, targets)
+        elif method == "predict":
+            out = self._predict(original, model, call, targets)
+        else:
+            out = self._weights(original, method, model, call)
+        if out is None:
+            return None
+        out[0] = out[0].with_changes(leading_lines=updated.leading_lines)
+        return out
+
+    # ------------------------------------------------------------------ compile
+    def _compile(
+        self, original: cst.CSTNode, model: str, ocall: cst.Call, call: cst.Call
+    ) -> list[cst.BaseStatement] | None:
+        compiled = self.plan.compiles[model]
+        opt = _arg(call, "optimizer", 0)
+        loss = _arg(call, "loss", 1)
+        if opt is None or loss is None:
+            self.report(
+                original, Severity.UNSUPPORTED, f"{model}.compile", "compile needs an optimizer and a loss"
+            )
+            return None
+        opt = self._named(opt, OPTIMIZER_NAMES, "keras.optimizers", original)
+        loss = self._named(loss, LOSS_NAMES, "keras.losses", original)
+        if opt is None or loss is None:
+            return None
+        params = f"{model}.parameters()"
+        opt_code = _call_factory(opt, params)
+        lines = [f"optimizer = {opt_code}"]
+        schedule = _schedule_of(opt)
+        if schedule is not None:
+            lines[0] = f"optimizer = {_call_factory(_with_lr(opt, f'{schedule}(0)'), params)}"
+            lines.append(
+                f"scheduler = {self.name('migrator.runtime.torch_support.ScheduleLR')}(optimizer, {schedule})"
+            )
+        lines.append(f"loss_fn = {code_of(loss)}")
+        if any(m not in ACCURACY for m in compiled.metrics):
+            self.report(
+                original,
+                Severity.UNSUPPORTED,
+                f"{model}.compile",
+                f"metrics {list(compiled.metrics)}: only accuracy is migrated",
+            )
+        rule = self.loss_rule(compiled.loss) if compiled.loss is not None else None
+        self._compiled[model] = (lines[0], lines[-1], rule, schedule)
+        self._setup[model] = [ln.split(" = ", 1) for ln in lines]
+        self.report(
+            original,
+            Severity.MIGRATED,
+            f"{model}.compile",
+            "-> the optimizer over model.parameters() and the loss module",
+        )
+        return _lines("\n".join(lines) + "\n")
+
+    def _named(
+        self, expr: cst.BaseExpression, names: dict[str, str], module: str, where: cst.CSTNode
+    ) -> cst.BaseExpression | None:
+        if isinstance(expr, cst.SimpleString):
+            key = str(expr.evaluated_value)
+            if key not in names:
+                self.report(where, Severity.UNSUPPORTED, key, f"no torch counterpart for {key!r}")
+                return None
+            return self.migrate(f"{module}.{names[key]}()", where)
+        return expr
+
+    # ------------------------------------------------------------------ fit
+    def _fit(
+        self,
+        original: cst.CSTNode,
+        model: str,
+        ocall: cst.Call,
+        call: cst.Call,
+        targets: Sequence[cst.AssignTarget],
+    ) -> list[cst.BaseStatement] | None:
+        if model not in self._compiled:
+            return None
+        unknown = [
+            a.keyword.value for a in call.args if a.keyword is not None and a.keyword.value not in _FIT_ARGS
+        ]
+        if unknown or any(a.star for a in call.args):
+            self.report(
+                original,
+                Severity.UNSUPPORTED,
+                f"{model}.fit",
+                f"fit({unknown[0] if unknown else '*args'}=...) is not migrated",
+            )
+            return None
+        x, y = _arg(call, "x", 0), _arg(call, "y", 1)
+        if x is None or y is None:
+            self.report(
+                original,
+                Severity.UNSUPPORTED,
+                f"{model}.fit",
+                "fit over a dataset or generator is not migrated; pass arrays",
+            )
+            return None
+        if _arg(call, "validation_split") is not None:
+            self.report(
+                original,
+                Severity.UNSUPPORTED,
+                f"{model}.fit",
+                "validation_split is not migrated; pass validation_data",
+            )
+            return None
+        _, _, rule, schedule = self._compiled[model]
+        batch = code_of(_arg(call, "batch_size", 2) or cst.Integer("32"))
+        epochs = code_of(_arg(call, "epochs", 3) or cst.Integer("1"))
+        shuffle = _arg(call, "shuffle")
+        shuffle_code = code_of(shuffle) if shuffle is not None else "True"
+        history = code_of(targets[0].target) if targets else "history"
+        ydtype = (
+            "torch.long"
+            if rule is not None and rule.training and rule.training.targets == "class_index"
+            else "torch.float32"
+        )
+        tensor = self.name("torch.as_tensor")
+        ds = self.name("torch.utils.data.TensorDataset")
+        dl = self.name("torch.utils.data.DataLoader")
+        f32 = self.name("torch.float32")
+        ytype = self.name(ydtype)
+        clip = self._clip_lines(model)
+        val = _arg(call, "validation_data")
+        callbacks = self._callbacks(original, call)
+        if callbacks is None:
+            return None
+        keys = ['"loss": []'] + (['"val_loss": []'] if val is not None else [])
+        lines = [
+            f"train_data = {ds}({tensor}({code_of(x)}, dtype={f32}), {tensor}({code_of(y)}, dtype={ytype}))",
+            f"train_loader = {dl}(train_data, batch_size={batch}, shuffle={shuffle_code})",
+        ]
+        if val is not None:
+            if not (isinstance(val, cst.Tuple) and len(val.elements) == 2):
+                self.report(
+                    original, Severity.UNSUPPORTED, f"{model}.fit", "validation_data must be an (x, y) tuple"
+                )
+                return None
+            vx, vy = (code_of(e.value) for e in val.elements)
+            lines.append(f"x_val, y_val = {tensor}({vx}, dtype={f32}), {tensor}({vy}, dtype={ytype})")
+        lines += [f"{history} = {{{', '.join(keys)}}}"]
+        for name, factory, _ in callbacks:
+            lines.append(f"{name} = {factory}(optimizer)")
+        body = [
+            f"for epoch in range({epochs}):",
+            *(f"    {c}" for c in self._epoch_start(callbacks)),
+            f"    {model}.train()",
+            "    total, count = 0.0, 0",
+            "    for xb, yb in train_loader:",
+            "        optimizer.zero_grad()",
+            f"        loss = loss_fn({model}(xb), yb)",
+            "        loss.backward()",
+            *(f"        {c}" for c in clip),
+            "        optimizer.step()",
+            *(["        scheduler.step()"] if schedule is not None else []),
+            "        total += loss.item() * len(xb)",
+            "        count += len(xb)",
+            f'    {history}["loss"].append(total / count)',
+        ]
+        if val is not None:
+            body += [
+                f"    {model}.eval()",
+                f"    with {self.name('torch.no_grad')}():",
+                f'        {history}["val_loss"].append(loss_fn({model}(x_val), y_val).item())',
+            ]
+        for name, _, monitor in callbacks:
+            if monitor is not None:
+                body.append(f"    {name}.step({history}[{monitor!r}][-1])".replace("'", '"'))
+        if self.record is None:
+            self.record = self._record(model, ocall, callbacks)
+        self.report(
+            original,
+            Severity.MIGRATED,
+            f"{model}.fit",
+            "-> DataLoader over TensorDataset and the training loop Keras runs",
+        )
+        return _lines("\n".join(lines + body) + "\n")
+
+    def _record(
+        self, model: str, ocall: cst.Call, callbacks: list[tuple[str, str, str | None]]
+    ) -> dict[str, Any] | None:
+        """What ``verify --train-steps`` builds on both sides, as code from the two files."""
+        compiled = self.plan.compiles[model]
+        if compiled.optimizer is None or compiled.loss is None:
+            return None
+        opt_rule = self.lookup.training_rule(compiled.optimizer, "keras.optimizers")
+        loss_rule = self.lookup.training_rule(compiled.loss, "keras.losses")
+        if opt_rule is None or loss_rule is None or loss_rule.training is None:
+            return None
+        src_setup: list[list[str]] = []
+        opt_call = self._optimizer_call(compiled.optimizer)
+        lr = _arg(opt_call, "learning_rate", 0) if opt_call is not None else None
+        if isinstance(lr, cst.Name) and lr.value in self.plan.assigned:
+            src_setup.append([lr.value, code_of(self.plan.assigned[lr.value][0])])
+        src_setup.append(["optimizer", self.lookup.source_code(compiled.optimizer, "keras.optimizers")])
+        src_setup.append(["loss_fn", self.lookup.source_code(compiled.loss, "keras.losses")])
+        tgt_setup = [list(p) for p in self._setup[model]]
+        _, _, _, schedule = self._compiled[model]
+        if schedule is not None and isinstance(lr, cst.Name):
+            tgt_setup.insert(0, [lr.value, self.lookup.target_code(self.plan.assigned[lr.value][0])])
+        src_sched: dict[str, str] | None = (
+            {"name": lr.value, "step": "optimizer"}
+            if schedule is not None and isinstance(lr, cst.Name)
+            else None
+        )
+        tgt_sched: dict[str, str] | None = (
+            {"name": "scheduler", "step": "batch"} if schedule is not None else None
+        )
+        cbs = _arg(ocall, "callbacks")
+        for (name, factory, monitor), e in zip(
+            callbacks, cbs.elements if isinstance(cbs, cst.List | cst.Tuple) else (), strict=False
+        ):
+            if monitor is None:
+                continue
+            v = e.value
+            origin = (
+                self.plan.assigned[v.value][0]
+                if isinstance(v, cst.Name) and v.value in self.plan.assigned
+                else v
+            )
+            src_setup.append([name, code_of(origin)])
+            tgt_setup.append([name, f"{factory}(optimizer)"])
+            src_sched, tgt_sched = {"name": name, "step": "callback"}, {"name": name, "step": "plateau"}
+        clip = None
+        for key, kind in (("global_clipnorm", "norm"), ("clipvalue", "value")):
+            got = _arg(opt_call, key) if opt_call is not None else None
+            value = literal(got) if got is not None else None
+            if isinstance(value, int | float):
+                clip = {"kind": kind, "value": float(value)}
+        return {
+            "targets": loss_rule.training.targets,
+            "compare_params": bool(opt_rule.training and opt_rule.training.compare_params),
+            "uses": {"optimizer": opt_rule.id, "loss": loss_rule.id},
+            "notes": [],
+            "source": {
+                "model": model,
+                "setup": src_setup,
+                "optimizer": "optimizer",
+                "loss": "loss_fn(_fwm_target, _fwm_pred)",
+                "schedule": src_sched,
+                "clip": None,
+            },
+            "target": {
+                "model": model,
+                "setup": tgt_setup,
+                "optimizer": "optimizer",
+                "loss": "loss_fn(_fwm_pred, _fwm_target)",
+                "schedule": tgt_sched,
+                "clip": clip,
+            },
+        }
+
+    def _optimizer_call(self, expr: cst.BaseExpression) -> cst.Call | None:
+        if isinstance(expr, cst.Name) and expr.value in self.plan.assigned:
+            return self.plan.assigned[expr.value][0]
+        return expr if isinstance(expr, cst.Call) else None
+
+    def _epoch_start(self, callbacks: list[tuple[str, str, str | None]]) -> list[str]:
+        out = []
+        for _, factory, monitor in callbacks:
+            if monitor is None:  # LearningRateScheduler: schedule(epoch, lr) at the start of each epoch
+                out += [
+                    "for group in optimizer.param_groups:",
+                    f'    group["lr"] = {factory}(epoch, group["lr"])',
+                ]
+        return out
+
+    def _callbacks(self, where: cst.CSTNode, call: cst.Call) -> list[tuple[str, str, str | None]] | None:
+        """(name, factory code, monitored key or None for a per-epoch lr function) per callback."""
+        cbs = _arg(call, "callbacks")
+        if cbs is None:
+            return []
+        if not isinstance(cbs, cst.List | cst.Tuple):
+            self.report(where, Severity.UNSUPPORTED, "callbacks", "callbacks must be a literal list")
+            return None
+        out: list[tuple[str, str, str | None]] = []
+        for i, e in enumerate(cbs.elements):
+            v = e.value
+            code = code_of(v)
+            origin = self.plan.assigned.get(code) if isinstance(v, cst.Name) else None
+            if code.startswith("functools.partial(") or origin is not None:
+                monitor = _monitor(origin[0] if origin else None)
+                out.append((f"plateau{i or ''}", code, monitor))
+            elif isinstance(v, cst.Call) and code_of(v.func).endswith("LearningRateScheduler") and v.args:
+                out.append((f"lr_schedule{i or ''}", code_of(v.args[0].value), None))
+            else:
+                self.report(where, Severity.UNSUPPORTED, code.split("(")[0], "this callback is not migrated")
+                return None
+        return out
+
+    def _clip_lines(self, model: str) -> list[str]:
+        compiled = self.plan.compiles.get(model)
+        opt = compiled.optimizer if compiled is not None else None
+        if isinstance(opt, cst.Name) and opt.value in self.plan.assigned:
+            opt = self.plan.assigned[opt.value][0]
+        if not isinstance(opt, cst.Call):
+            return []
+        utils = "torch.nn.utils"
+        out = []
+        for key, text in (
+            ("global_clipnorm", f"{self.name(utils + '.clip_grad_norm_')}({model}.parameters(), {{}})"),
+            (
+                "clipnorm",
+                f"for p in {model}.parameters():\n    {self.name(utils + '.clip_grad_norm_')}(p, {{}})",
+            ),
+            ("clipvalue", f"{self.name(utils + '.clip_grad_value_')}({model}.parameters(), {{}})"),
+        ):
+            v = _arg(opt, key)
+            if v is not None:
+                out += text.format(code_of(v)).splitlines()
+        return out
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def _evaluate(
+        self, original: cst.CSTNode, model: str, call: cst.Call, targets: Sequence[cst.AssignTarget]
+    ) -> list[cst.BaseStatement] | None:
+        if model not in self._compiled:
+            return None
+        x, y = _arg(call, "x", 0), _arg(call, "y", 1)
+        if x is None or y is None:
+            return None
+        _, _, rule, _ = self._compiled[model]
+        kind = rule.training.targets if rule is not None and rule.training is not None else None
+        accuracy = any(m in ACCURACY for m in self.plan.compiles[model].metrics)
+        batch = code_of(_arg(call, "batch_size", 2) or cst.Integer("32"))
+        tensor, f32 = self.name("torch.as_tensor"), self.name("torch.float32")
+        ytype = self.name("torch.long" if kind == "class_index" else "torch.float32")
+        dl, ds = self.name("torch.utils.data.DataLoader"), self.name("torch.utils.data.TensorDataset")
+        correct = {
+            "class_index": "(pred.argmax(dim=1) == yb).sum().item()",
+            "probs": "(pred.argmax(dim=1) == yb.argmax(dim=1)).sum().item()",
+            "binary": "((pred > 0.5).float() == yb).float().mean(dim=-1).sum().item()",
+        }.get(kind or "")
+        if accuracy and correct is None:
+            self.report(
+                original, Severity.UNSUPPORTED, f"{model}.evaluate", "accuracy for this loss is not migrated"
+            )
+            return None
+        result = "total / count" + (", correct / count" if accuracy else "")
+        target = code_of(targets[0].target) if targets else None
+        lines = [
+            f"{model}.eval()",
+            f"with {self.name('torch.no_grad')}():",
+            f"    eval_data = {ds}({tensor}({code_of(x)}, dtype={f32}),"
+            f" {tensor}({code_of(y)}, dtype={ytype}))",
+            f"    eval_loader = {dl}(eval_data, batch_size={batch})",
+            "    total, correct, count = 0.0, 0.0, 0",
+            "    for xb, yb in eval_loader:",
+            f"        pred = {model}(xb)",
+            "        total += loss_fn(pred, yb).item() * len(xb)",
+            *([f"        correct += {correct}"] if accuracy else []),
+            "        count += len(xb)",
+        ]
+        if target is not None:
+            listed = accuracy and not isinstance(targets[0].target, cst.Tuple)  # score = [loss, acc]
+            lines.append(f"{target} = {'[' + result + ']' if listed else result}")
+        self.report(
+            original,
+            Severity.MIGRATED,
+            f"{model}.evaluate",
+            "-> the loss (and accuracy) averaged over the samples in eval mode",
+        )
+        return _lines("\n".join(lines) + "\n")
+
+    def _predict(
+        self, original: cst.CSTNode, model: str, call: cst.Call, targets: Sequence[cst.AssignTarget]
+    ) -> list[cst.BaseStatement] | None:
+        x = _arg(call, "x", 0)
+        if x is None or not targets:
+            return None
+        tensor, f32 = self.name("torch.as_tensor"), self.name("torch.float32")
+        lines = [
+            f"{model}.eval()",
+            f"with {self.name('torch.no_grad')}():",
+            f"    {code_of(targets[0].target)} = {model}({tensor}({code_of(x)}, dtype={f32})).numpy()",
+        ]
+        self.report(
+            original,
+            Severity.MIGRATED,
+            f"{model}.predict",
+            "-> the model in eval mode under no_grad, as a NumPy array",
+        )
+        return _lines("\n".join(lines) + "\n")
+
+    # ------------------------------------------------------------------ weights
+    def _weights(
+        self, original: cst.CSTNode, method: str, model: str, call: cst.Call
+    ) -> list[cst.BaseStatement]:
+        path, renamed = torch_weights_path(call.args[0].value)
+        save = self.name("torch.save")
+        if method == "load_weights":
+            text = f"{model}.load_state_dict({self.name('torch.load')}({path}, weights_only=True))"
+        else:
+            text = f"{save}({model}.state_dict(), {path})"
+        if method == "save":
+            self.report(
+                original,
+                Severity.REVIEW,
+                f"{model}.save",
+                "saves the weights (state_dict) only; rebuild the model in code to load them",
+            )
+        else:
+            self.report(
+                original,
+                Severity.MIGRATED,
+                f"{model}.{method}",
+                f"-> a state_dict file{': ' + renamed if renamed else ''}",
+            )
+        return _lines(text + "\n")
+
+
+def _monitor(call: cst.Call | None) -> str:
+    m = _arg(call, "monitor", 0) if call is not None else None
+    return str(m.evaluated_value) if isinstance(m, cst.SimpleString) else "val_loss"
+
+
+def _call_factory(opt: cst.BaseExpression, params: str) -> str:
+    """``functools.partial(C, lr=0.1)`` -> ``C(params, lr=0.1)``; a name -> ``name(params)``."""
+    if isinstance(opt, cst.Call) and code_of(opt.func) == "functools.partial" and opt.args:
+        rest = [code_of(a).rstrip(", ") for a in opt.args[1:]]
+        return f"{code_of(opt.args[0].value)}({', '.join([params, *rest])})"
+    return f"{code_of(opt)}({params})"
+
+
+def _schedule_of(opt: cst.BaseExpression) -> str | None:
+    """The learning-rate argument of a migrated optimizer when it is a schedule (a name or call)."""
+    if isinstance(opt, cst.Call):
+        lr = _arg(opt, "lr")
+        if isinstance(lr, cst.Name) or (isinstance(lr, cst.Call) and "torch_support." in code_of(lr)):
+            return code_of(lr)
+    return None
+
+
+def _with_lr(opt: cst.BaseExpression, lr: str) -> cst.BaseExpression:
+    assert isinstance(opt, cst.Call)
+    args = [
+        a.with_changes(value=cst.parse_expression(lr))
+        if a.keyword is not None and a.keyword.value == "lr"
+        else a
+        for a in opt.args
+    ]
+    return opt.with_changes(args=args)
