@@ -8,12 +8,15 @@ becomes a factory, ``functools.partial(torch.optim.X, lr=...)``, that the migrat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from migrator.engine.emitter import code_of, kwarg
 from migrator.engine.site import CallSite, Note
+from migrator.engine.values import literal
 from migrator.transforms.training import construct
 from migrator.types import Severity
 
@@ -66,33 +69,36 @@ def keras_schedule(
         return mapped.unsupported
     notes = list(mapped.notes)
     if site.rule.emit.startswith("torch.optim.lr_scheduler."):
-        args = list(mapped.args)
-        patience = site.bound.get("patience")
-        value = _patience(patience)
-        args = [a for a in args if a.keyword is None or a.keyword.value != "patience"]
-        args.append(
-            cst.Arg(
-                value,
-                keyword=cst.Name("patience"),
-                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-            )
-        )
         mode = site.bound.get("mode")
         if mode is not None and not (
             isinstance(mode, cst.SimpleString) and mode.evaluated_value in ("min", "max")
         ):
             return "mode='auto' picks min or max from the monitored name: give mode='min' or 'max'"
-        notes.append(Note(Severity.MIGRATED, "patience - 1 and an absolute threshold: Keras's plateau test"))
+        monitor = literal(site.bound["monitor"]) if "monitor" in site.bound else "val_loss"
+        if mode is None and isinstance(monitor, str) and "acc" in monitor:  # Keras's "auto"
+            mapped = replace(mapped, args=(*mapped.args, kwarg("mode", cst.SimpleString('"max"'))))
+        counts = {"patience": "10", "cooldown": "0"}
+        args = [a for a in mapped.args if a.keyword is None or a.keyword.value not in counts]
+        for key, default in counts.items():
+            got = _one_less(site.bound.get(key), default)
+            if got is not None:
+                args.append(kwarg(key, got))
+        args.append(kwarg("eps", cst.Float("0.0")))
+        notes.append(
+            Note(
+                Severity.MIGRATED,
+                "patience and cooldown one less, an absolute threshold and eps=0: Keras's plateau test",
+            )
+        )
         return _out(tools, partial(tools, tools.call(site.rule.emit, args)), site, notes)
     return _out(tools, tools.call(site.rule.emit, mapped.args), site, notes)
 
 
-def _patience(expr: cst.BaseExpression | None) -> cst.BaseExpression:
-    """Keras reduces when ``wait >= patience``, torch when ``bad_epochs > patience``."""
-    if expr is None:
-        return cst.Integer("9")  # Keras's default 10
-    if isinstance(expr, cst.Integer):
-        return cst.Integer(str(max(int(expr.value) - 1, 0)))
-    return cst.BinaryOperation(
-        expr, cst.Subtract(cst.SimpleWhitespace(" "), cst.SimpleWhitespace(" ")), cst.Integer("1")
-    )
+def _one_less(expr: cst.BaseExpression | None, default: str) -> cst.BaseExpression | None:
+    """Keras counts ``wait >= patience`` (and its cooldown one epoch shorter); torch counts
+    ``bad_epochs > patience``: ``max(n - 1, 0)``. None when the result is torch's default 0."""
+    value = literal(expr) if expr is not None else int(default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return cst.Integer(str(max(value - 1, 0))) if value > 1 else None
+    assert expr is not None
+    return cst.parse_expression(f"max({code_of(expr)} - 1, 0)")

@@ -1,0 +1,90 @@
+"""PyTorch training semantics on Keras 3 (TensorFlow backend), for migrated training code.
+
+Migrated code imports a helper from here only where stock Keras cannot express the torch
+behaviour (the measured differences of SEMANTICS.md §5-7). Every default is torch's; optimizers
+take Keras's argument spelling (``learning_rate``, ``beta_1``, ``epsilon``), losses and schedules
+torch's.
+
+Optimizers (:mod:`migrator.runtime.keras_optimizers`; ``weight_decay`` is torch's coupled L2):
+
+* ``TorchSGD``: Keras keeps the old lr inside the momentum velocity when the lr changes, has no
+  ``dampening``, and its ``weight_decay=`` is decoupled.
+* ``TorchAdam``: Keras adds epsilon before the bias correction (visible with small gradients)
+  and its ``weight_decay=`` is decoupled.
+* ``TorchAdamW``: Keras AdamW defaults to weight_decay 0.004 and epsilon 1e-7 (torch 0.01, 1e-8)
+  and has Adam's epsilon placement.
+* ``TorchRMSprop``: Keras puts epsilon inside the sqrt and the lr inside the momentum buffer.
+* ``TorchAdagrad``: Keras starts the accumulator at 0.1 and puts epsilon inside the sqrt;
+  no ``lr_decay``.
+* ``TorchAdadelta``: same rule, different defaults (lr 1.0, rho 0.9, eps 1e-6) and coupled L2.
+* ``TorchAdamax``: torch adds epsilon to ``|g|`` inside the max; default lr 2e-3.
+* ``TorchNAdam``: Keras Nadam hard-codes ``momentum_decay`` 1.0 (torch default 4e-3).
+
+Losses (:mod:`migrator.runtime.keras_losses`; ``loss(y_true, y_pred)``, class axis last):
+
+* ``CrossEntropyLoss``: weighted mean divides by the sum of target weights, ``ignore_index``
+  masking, ``label_smoothing`` with class indices, probability targets.
+* ``NLLLoss``: takes log-probabilities; same weighting and masking as ``CrossEntropyLoss``.
+* ``BCELoss``: torch clamps the log at -100 (Keras clips p at 1e-7) and has a finite gradient
+  at p = 0 or 1.
+* ``BCEWithLogitsLoss``: ``pos_weight``, which Keras lacks.
+* ``MSELoss``, ``L1Loss``: ``"sum"``/``"none"`` over every element (Keras averages the last
+  axis first).
+* ``SmoothL1Loss``: equals Keras ``Huber(delta=beta) / beta``, i.e. Keras Huber only for beta=1.
+* ``HuberLoss``: Keras Huber with torch's reductions.
+* ``KLDivLoss``: takes log-probabilities; ``"mean"`` is per element, ``"batchmean"`` per sample.
+
+Schedules (:mod:`migrator.runtime.keras_schedules`):
+
+* ``CosineAnnealingLR``: ``eta_min`` is absolute and the lr rises again after ``T_max``
+  (Keras CosineDecay: a fraction of the lr, flat after the decay).
+* ``OneCycleLR``: no Keras equivalent (the lr only; momentum cycling is not expressible).
+* ``ReduceLROnPlateau``: torch reduces when bad epochs exceed ``patience`` (Keras: reach it) and
+  the default threshold is relative (Keras ``min_delta`` is absolute).
+"""
+
+from migrator.runtime.keras_losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from migrator.runtime.keras_optimizers import (
+    TorchAdadelta,
+    TorchAdagrad,
+    TorchAdam,
+    TorchAdamax,
+    TorchAdamW,
+    TorchNAdam,
+    TorchRMSprop,
+    TorchSGD,
+)
+from migrator.runtime.keras_schedules import CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CosineAnnealingLR",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "OneCycleLR",
+    "ReduceLROnPlateau",
+    "SmoothL1Loss",
+    "TorchAdadelta",
+    "TorchAdagrad",
+    "TorchAdam",
+    "TorchAdamW",
+    "TorchAdamax",
+    "TorchNAdam",
+    "TorchRMSprop",
+    "TorchSGD",
+]
