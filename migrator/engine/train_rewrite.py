@@ -99,6 +99,13 @@ class TrainingRewriter:
                     carried = []
                 out += inner
                 continue
+            fit = self.plan.fits.get(id(o))
+            if fit is not None and isinstance(u, cst.For) and isinstance(u.body, cst.IndentedBlock):
+                fitted = self.fit(fit, u)
+                fitted[0] = _with_comments(fitted[0], carried)
+                carried = []
+                out += fitted
+                continue
             sched = self.plan.schedule_statements.get(id(o))
             if sched is not None and sched.optimizer in self.plan.optimizers:
                 out += self._schedule(o, u, sched.name, sched.optimizer, sched.step, carried)
@@ -161,31 +168,33 @@ class TrainingRewriter:
         return out
 
     # ----------------------------------------------------------------- the loop
-    def fit(
-        self, fit: FitLoop, updated: cst.For
-    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+    def fit(self, fit: FitLoop, updated: cst.For) -> list[cst.BaseStatement]:
         """The epoch loop as ``model.compile(...)`` and ``model.fit(loader, epochs=E, verbose=0)``."""
         loss = fit.loss_object
         if loss is None:  # a functional loss: the migrated call is `<loss object>(y, pred)`
             inner = updated.body.body[0] if isinstance(updated.body, cst.IndentedBlock) else None
             loss = _loss_object(inner, fit.inner.loss) if isinstance(inner, cst.For) else None
-            if loss is None:
-                return updated
+            if loss is None or not isinstance(inner, cst.For):  # the loss did not migrate: keep the loop
+                body = [
+                    self.loop(fit.inner, s, inside_fit=True) if isinstance(s, cst.For) and s is inner else s
+                    for s in updated.body.body
+                ]
+                return [updated.with_changes(body=updated.body.with_changes(body=body))]
         compile_ = _stmt(f"{fit.model}.compile(optimizer={fit.optimizer}, loss={loss})\n")
         epochs = code_of(fit.epochs)
-        fit_ = _stmt(f"{fit.model}.fit({fit.loader}, epochs={epochs}, verbose=0)\n")
+        fit_ = _stmt(f"{fit.model}.fit({fit.loader}, epochs={epochs}, shuffle=False, verbose=0)\n")
         self.report(
             fit.node,
             Severity.MIGRATED,
             "training loop",
             "-> model.compile + model.fit over the same batches in the same order (exact)",
         )
-        return cst.FlattenSentinel([compile_.with_changes(leading_lines=_lead(updated)), fit_])
+        return [compile_.with_changes(leading_lines=_lead(updated)), fit_]
 
-    def loop(self, loop: TrainLoop, updated: cst.For) -> cst.For:
+    def loop(self, loop: TrainLoop, updated: cst.For, inside_fit: bool = False) -> cst.For:
         assert isinstance(updated.body, cst.IndentedBlock)
-        if id(loop.node) in self.plan.fit_inner:
-            return updated
+        if id(loop.node) in self.plan.fit_inner and not inside_fit:
+            return updated  # the epoch loop around it becomes compile + fit
         originals = loop.node.body.body if isinstance(loop.node.body, cst.IndentedBlock) else ()
         body = list(updated.body.body)
         if len(originals) != len(body):

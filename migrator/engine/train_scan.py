@@ -248,6 +248,7 @@ def scan(
         else:
             _scan_statement(plan, stmt, resolve)
     _scheduler_steps(plan, every)
+    _loss_object_calls(plan, module)
     for stmt in every:
         if isinstance(stmt, cst.For):
             fit = _fit_loop(
@@ -448,6 +449,28 @@ def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:
 
 
 _BUILTINS = frozenset({"len", "float", "int", "range", "print", "zip", "sum", "max", "min", "abs"})
+
+
+def _loss_object_calls(plan: TrainingPlan, module: cst.Module) -> None:
+    """Every ``criterion(pred, target)`` call of a loss object's name, in the loop or not (an
+    evaluation helper taking ``criterion`` as a parameter uses the same name)."""
+    if not plan.losses:
+        return
+
+    class Calls(cst.CSTVisitor):
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if (
+                isinstance(node.func, cst.Name)
+                and node.func.value in plan.losses
+                and len(node.args) == 2
+                and all(a.keyword is None and not a.star for a in node.args)
+            ):
+                plan.loss_calls[id(node)] = node
+
+    module.visit(Calls())
 
 
 def _scheduler_steps(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None:

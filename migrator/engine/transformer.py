@@ -287,10 +287,6 @@ class TorchToKeras(cst.CSTTransformer):
         loop = self.plan.loops.get(id(original_node))
         if loop is not None:
             updated_node = self.trainer.loop(loop, updated_node)
-        fit = self.plan.fits.get(id(original_node))
-        if fit is not None:
-            self._markers.pop()
-            return self.trainer.fit(fit, updated_node)  # type: ignore[return-value]
         out: cst.BaseStatement = self._pop_compound(updated_node)
         return out
 
