@@ -80,6 +80,10 @@ def verify(
     """
     for p in (original, migrated, *([via] if via is not None else [])):
         read_source(p)
+    if via is not None and options.train_steps > 0:
+        raise InputError(
+            "--train-steps is not supported for a round trip (--via): verify each step on its own"
+        )
     final: Path | None = None
     if via is None:
         record = _read_record(record if record is not None else record_path_for(migrated), None)

@@ -71,6 +71,23 @@ def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
             help="Seconds for the whole check.",
         ),
         click.option(
+            "--train-steps",
+            "train_steps",
+            type=click.IntRange(0, 10_000),
+            default=0,
+            show_default=True,
+            help="Also train both models this many steps with the optimizer, loss and schedule the "
+            "migration recorded, and compare the loss at every step (0: off).",
+        ),
+        click.option(
+            "--steps-per-epoch",
+            "steps_per_epoch",
+            type=click.IntRange(1, 10_000),
+            default=2,
+            show_default=True,
+            help="Optimizer steps per epoch, for LR schedules stepped per epoch (with --train-steps).",
+        ),
+        click.option(
             "--definitions-only",
             is_flag=True,
             help="Load only imports, definitions and constants from the files "
@@ -107,6 +124,8 @@ def _verify_opts(v: dict[str, object]) -> VerifyOptions:
         tolerance=Tolerance(atol=atol, rtol=rtol, fail_rtol=max(1e-4, 10 * rtol)),
         timeout=float(v["timeout"]),  # type: ignore[arg-type]
         load_mode=LoadMode.DEFINITIONS if v.get("definitions_only") else LoadMode.GUARDED,
+        train_steps=int(v.get("train_steps") or 0),  # type: ignore[call-overload]
+        steps_per_epoch=int(v.get("steps_per_epoch") or 2),  # type: ignore[call-overload]
     )
 
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 import jinja2
 
-from migrator.verify.result import Comparison, EquivalenceResult, Status, Tolerance, Verdict
+from migrator.verify.result import (
+    Comparison,
+    EquivalenceResult,
+    Status,
+    Tolerance,
+    TrainingCode,
+    TrainingResult,
+    Verdict,
+)
 
 # Markdown: the layers table is folded into <details> beyond this many rows, and cut beyond the
 # second number (a pull-request comment holds at most 65,536 characters).
@@ -130,6 +138,46 @@ def _sentence(text: str | None) -> str:
     return text[:1].upper() + text[1:] + "." if text else ""
 
 
+def training_divergence(result: EquivalenceResult) -> Comparison | None:
+    """The first failing training row, when training ran and failed."""
+    t = result.training
+    if t is None or t.error is not None:
+        return None
+    first = t.first_divergent
+    return first if first is not None and first.status is Status.FAIL else None
+
+
+def training_heading(t: TrainingResult) -> str:
+    """``5 steps, 2 per epoch, targets class_index``."""
+    steps = f"{t.steps} step{'s' if t.steps != 1 else ''}"
+    return f"{steps}, {t.steps_per_epoch} per epoch, targets {t.targets or '—'}"
+
+
+def training_verdict(t: TrainingResult) -> str:
+    if t.error is not None:
+        return "could not run"
+    if t.failed:
+        return "diverges"
+    what = "losses, outputs and parameters" if t.params else "losses and outputs"
+    return f"same {what}"
+
+
+def training_code(t: TrainingResult) -> list[tuple[str, str, str, str]]:
+    """(part, original code, migrated code, rule id) for the optimizer, loss, schedule, clipping."""
+    parts: list[tuple[str, TrainingCode | None]] = [
+        ("optimizer", t.optimizer),
+        ("loss", t.loss),
+        ("schedule", t.schedule),
+        ("gradient clipping", t.clip),
+    ]
+    keys = {"gradient clipping": "clip"}
+    return [
+        (part, code.source, code.target, t.uses.get(keys.get(part, part), ""))
+        for part, code in parts
+        if code is not None
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # JSON
 
@@ -202,6 +250,73 @@ def _md_layer_rows(layers: Sequence[tuple[int, Comparison]], first: Comparison |
     return lines
 
 
+def _md_code_lines(text: str) -> str:
+    """Multi-line code in a table cell: a code span per line, comments as text."""
+    lines = [line for line in text.replace("\r", "").splitlines() if line.strip()]
+    return "<br>".join(_md_cell(line) if line.startswith("#") else _md_cell_code(line) for line in lines)
+
+
+def _md_training_rows(rows: Sequence[Comparison], first: Comparison | None) -> list[str]:
+    lines = [
+        "| compared | shape | max abs diff | max rel diff | scale | threshold | status |",
+        "|---|---|--:|--:|--:|--:|---|",
+    ]
+    for c in rows:
+        status = _md_cell(status_text(c.status))
+        name = _md_cell_code(c.source)
+        if c is first:
+            status, name = f"**{status}** ⬅ first divergent", f"**{name}**"
+        lines.append(
+            f"| {name} | {_shape(c.shape)} | {fmt(c.max_abs_diff)} | {fmt(c.max_rel_diff)} "
+            f"| {fmt(c.scale)} | {fmt(c.threshold)} | {status} |"
+        )
+    return lines
+
+
+def _md_training(t: TrainingResult) -> list[str]:
+    """The training section: set-up code on both sides, the rows, what was neutralised, notes."""
+    icon = {Verdict.EQUIVALENT: "✓", Verdict.NOT_EQUIVALENT: "✗", Verdict.ERROR: "⚠️"}[t.verdict]
+    out = [f"**Training** ({training_heading(t)}): {icon} {training_verdict(t)}", ""]
+    if t.error is not None:
+        out += ["The training check could not run:", "", _md_block(t.error), ""]
+    code = training_code(t)
+    if code:
+        out += ["| part | original | migrated | rule |", "|---|---|---|---|"]
+        out += [
+            f"| {part} | {_md_code_lines(src)} | {_md_code_lines(tgt)} | {_md_cell_code(rule)} |"
+            for part, src, tgt, rule in code
+        ]
+        out += [""]
+    first = t.first_divergent if t.failed else None
+    rows = list(t.rows)
+    if rows:
+        table = _md_training_rows(rows, first)
+        if len(rows) > MARKDOWN_FOLD_ROWS:
+            if first is not None:
+                out += [*_md_training_rows([first], first), ""]
+            out += [
+                f"<details><summary>All {len(rows)} training rows</summary>",
+                "",
+                *table,
+                "",
+                "</details>",
+                "",
+            ]
+        else:
+            out += [*table, ""]
+    if t.losses and not t.params and not t.error:
+        out += ["Parameters are not compared (not an SGD-family optimizer): losses and outputs are.", ""]
+    if t.neutralised:
+        out += ["Randomness neutralised for training:", ""]
+        out += [f"- {_md_cell(n)}" for n in t.neutralised]
+        out += [""]
+    if t.notes:
+        out += ["Notes:", ""]
+        out += [f"- {_md_cell(n)}" for n in t.notes]
+        out += [""]
+    return out
+
+
 def _md_summary(result: EquivalenceResult, first: Comparison | None) -> str:
     parts = [
         f"{_md_code(result.original)} → {_md_code(result.migrated)} ({result.direction}), "
@@ -217,13 +332,18 @@ def _md_summary(result: EquivalenceResult, first: Comparison | None) -> str:
         )
     else:
         parts.append(f"Tolerance: {_tolerance_text(result.tolerance)}.")
+    trained = training_divergence(result)
     if result.verdict is Verdict.NOT_EQUIVALENT:
         if first is not None:
             parts.append(
                 f"First divergent layer: **{_md_code(first.source)}** → {_md_code(first.target)}"
                 f"{f' ({_types(first)})' if _types(first) else ''}: {_divergence_text(first)}."
             )
-        elif result.layers:
+        if trained is not None:
+            parts.append(
+                f"Training diverges: first at **{_md_code(trained.source)}**: {_divergence_text(trained)}."
+            )
+        elif first is None and result.layers:
             parts.append("No compared layer is beyond its threshold: the difference arises between layers.")
     elif first is not None:
         n = sum(1 for c in result.layers if c.status in (Status.SUSPICIOUS, Status.FAIL))
@@ -262,6 +382,9 @@ def render_markdown(result: EquivalenceResult) -> str:
             out += ["</details>", ""]
         else:
             out += [title, "", *_md_layer_rows(shown, first), ""]
+
+    if result.training is not None:
+        out += _md_training(result.training)
 
     details = []
     if result.inputs:
@@ -468,6 +591,7 @@ def _environment() -> jinja2.Environment:
 def render_html(result: EquivalenceResult) -> str:
     """A self-contained HTML page (inline CSS and SVG, no scripts, no external resources)."""
     first = result.first_divergent_layer
+    trained = training_divergence(result)
     worst = _worst_output(result)
     counts = {s: sum(1 for c in result.layers if c.status is s) for s in Status}
     template = _environment().get_template("report.html.j2")
@@ -512,5 +636,14 @@ def render_html(result: EquivalenceResult) -> str:
         ],
         float64_error=fmt(result.float64_error) if result.float64_error is not None else None,
         scale_text=_sentence(_scale_text(result)),
+        training=result.training,
+        training_heading=training_heading(result.training) if result.training is not None else "",
+        training_verdict=training_verdict(result.training) if result.training is not None else "",
+        training_code=training_code(result.training) if result.training is not None else [],
+        training_rows=_rows(result.training.rows, trained) if result.training is not None else (),
+        trained=_rows([trained], trained)[0] if trained is not None else None,
+        trained_index=result.training.rows.index(trained) + 1
+        if result.training is not None and trained is not None
+        else None,
         versions=sorted(result.versions.items()),
     )

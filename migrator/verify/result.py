@@ -115,6 +115,131 @@ class Comparison:
             "note": self.note,
         }
 
+    @staticmethod
+    def from_json(c: dict[str, Any]) -> Comparison:
+        return Comparison(
+            source=c["source"],
+            target=c["target"],
+            shape=tuple(c["shape"]),
+            max_abs_diff=float(c["max_abs_diff"]),
+            max_rel_diff=float(c["max_rel_diff"]),
+            scale=float(c["scale"]),
+            threshold=float(c["threshold"]),
+            status=Status(c["status"]),
+            source_type=c.get("source_type", ""),
+            target_type=c.get("target_type", ""),
+            transform=c.get("transform", ""),
+            note=c.get("note", ""),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingCode:
+    """One part of the training set-up (optimizer, loss, schedule, clipping) as code on each side."""
+
+    source: str  # in the original file
+    target: str  # in the migrated file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target}
+
+    @staticmethod
+    def from_json(data: dict[str, Any] | None) -> TrainingCode | None:
+        return None if data is None else TrainingCode(data.get("source", ""), data.get("target", ""))
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """Train-step equivalence (``--train-steps``): both models trained from the same transferred
+    weights on the same seeded batches; the loss at every step, the eval outputs afterwards and,
+    for SGD-family optimizers, the parameters are compared."""
+
+    steps: int
+    steps_per_epoch: int
+    targets: str = ""  # class_index | binary | probs | real
+    compare_params: bool = False
+    uses: dict[str, str] = field(default_factory=dict)  # rule ids the migration used, by part
+    optimizer: TrainingCode | None = None
+    loss: TrainingCode | None = None
+    schedule: TrainingCode | None = None
+    clip: TrainingCode | None = None
+    notes: tuple[str, ...] = ()  # the migration's notes and the check's own
+    neutralised: tuple[str, ...] = ()  # randomness switched off ("original: drop (Dropout p=0.5)")
+    losses: tuple[Comparison, ...] = ()  # one row per step
+    outputs: tuple[Comparison, ...] = ()  # eval outputs after the last step
+    params: tuple[Comparison, ...] = ()  # trained parameters (compare_params)
+    error: str | None = None  # why training could not run
+
+    @property
+    def rows(self) -> tuple[Comparison, ...]:
+        return (*self.losses, *self.outputs, *self.params)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status is Status.FAIL for c in self.rows)
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.error is not None:
+            return Verdict.ERROR
+        return Verdict.NOT_EQUIVALENT if self.failed else Verdict.EQUIVALENT
+
+    @property
+    def first_divergent(self) -> Comparison | None:
+        """The first failing row (losses in step order, then outputs, then parameters), else the
+        first suspicious one."""
+        for status in (Status.FAIL, Status.SUSPICIOUS):
+            for c in self.rows:
+                if c.status is status:
+                    return c
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.first_divergent
+
+        def code(c: TrainingCode | None) -> dict[str, Any] | None:
+            return c.to_json() if c is not None else None
+
+        return {
+            "steps": self.steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "verdict": self.verdict.value,
+            "targets": self.targets,
+            "compare_params": self.compare_params,
+            "uses": dict(self.uses),
+            "optimizer": code(self.optimizer),
+            "loss": code(self.loss),
+            "schedule": code(self.schedule),
+            "clip": code(self.clip),
+            "notes": list(self.notes),
+            "neutralised": list(self.neutralised),
+            "losses": [c.to_json() for c in self.losses],
+            "outputs": [c.to_json() for c in self.outputs],
+            "params": [c.to_json() for c in self.params],
+            "first_divergent": first.to_json() if first is not None else None,
+            "error": self.error,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> TrainingResult:
+        return TrainingResult(
+            steps=int(data["steps"]),
+            steps_per_epoch=int(data["steps_per_epoch"]),
+            targets=data.get("targets", ""),
+            compare_params=bool(data.get("compare_params", False)),
+            uses=dict(data.get("uses", {})),
+            optimizer=TrainingCode.from_json(data.get("optimizer")),
+            loss=TrainingCode.from_json(data.get("loss")),
+            schedule=TrainingCode.from_json(data.get("schedule")),
+            clip=TrainingCode.from_json(data.get("clip")),
+            notes=tuple(data.get("notes", [])),
+            neutralised=tuple(data.get("neutralised", [])),
+            losses=tuple(Comparison.from_json(c) for c in data.get("losses", [])),
+            outputs=tuple(Comparison.from_json(c) for c in data.get("outputs", [])),
+            params=tuple(Comparison.from_json(c) for c in data.get("params", [])),
+            error=data.get("error"),
+        )
+
 
 @dataclass(frozen=True)
 class EquivalenceResult:
@@ -134,6 +259,7 @@ class EquivalenceResult:
     seed: int = 0
     versions: dict[str, str] = field(default_factory=dict)  # torch / tensorflow / keras / fwmigrate
     via: str | None = None  # a round trip's intermediate file: original -> via -> migrated
+    training: TrainingResult | None = None  # train-step equivalence (--train-steps), when asked for
 
     @property
     def equivalent(self) -> bool:
@@ -181,6 +307,7 @@ class EquivalenceResult:
             "first_divergent_layer": first.to_json() if first is not None else None,
             "warnings": list(self.warnings),
             "error": self.error,
+            "training": self.training.to_json() if self.training is not None else None,
             "versions": dict(sorted(self.versions.items())),
         }
 
@@ -190,22 +317,6 @@ class EquivalenceResult:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> EquivalenceResult:
-        def comp(c: dict[str, Any]) -> Comparison:
-            return Comparison(
-                source=c["source"],
-                target=c["target"],
-                shape=tuple(c["shape"]),
-                max_abs_diff=float(c["max_abs_diff"]),
-                max_rel_diff=float(c["max_rel_diff"]),
-                scale=float(c["scale"]),
-                threshold=float(c["threshold"]),
-                status=Status(c["status"]),
-                source_type=c.get("source_type", ""),
-                target_type=c.get("target_type", ""),
-                transform=c.get("transform", ""),
-                note=c.get("note", ""),
-            )
-
         tol = data["tolerance"]
         return EquivalenceResult(
             direction=data["direction"],
@@ -229,13 +340,14 @@ class EquivalenceResult:
                 )
                 for s in data.get("samples", [])
             ),
-            outputs=tuple(comp(c) for c in data.get("outputs", [])),
-            layers=tuple(comp(c) for c in data.get("layers", [])),
+            outputs=tuple(Comparison.from_json(c) for c in data.get("outputs", [])),
+            layers=tuple(Comparison.from_json(c) for c in data.get("layers", [])),
             float64_error=data.get("float64_error"),
             warnings=tuple(data.get("warnings", [])),
             error=data.get("error"),
             seed=data.get("seed", 0),
             versions=dict(data.get("versions", {})),
+            training=TrainingResult.from_json(data["training"]) if data.get("training") else None,
         )
 
 

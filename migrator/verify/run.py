@@ -50,6 +50,8 @@ def verify_files(
             "seed": options.seed,
             "tolerance": asdict(options.tolerance),
             "load_mode": options.load_mode.value,
+            "train_steps": options.train_steps,
+            "steps_per_epoch": options.steps_per_epoch,
             "warnings": warnings,
             "result": str(result_path),
         }

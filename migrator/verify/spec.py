@@ -76,3 +76,5 @@ class VerifyOptions:
     tolerance: Tolerance = field(default_factory=Tolerance)
     timeout: float = 300.0
     load_mode: LoadMode = LoadMode.GUARDED
+    train_steps: int = 0  # train-step equivalence: this many training steps on both sides (0: off)
+    steps_per_epoch: int = 2  # optimizer steps per epoch, for schedules stepped per epoch

@@ -360,10 +360,22 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
     # layers of a functional model are recorded by name; Keras numbers default names per process
     keras.backend.clear_session()
-    session = KerasToTorch.open(request["model"], build_models(request), record, len(specs))
+    models = build_models(request)
+    session = KerasToTorch.open(request["model"], models, record, len(specs))
     warnings.extend(layout_warnings(session.in_perms, specs, session.owner))
     fixed = _declared_spatial(session.kmodel, len(specs))
     batches = Batches(specs, session.in_perms, seed, int(request["samples"]), fixed)
     session.move_weights(record, batches.batch(0), warnings, rng)
     session.install(session.pairs)
-    return compare(session, batches, request, warnings, versions, "tf2torch")
+    result = compare(session, batches, request, warnings, versions, "tf2torch")
+    if int(request.get("train_steps", 0)) <= 0:
+        return result
+    from migrator.verify.training import run_training, with_training
+
+    def retransfer() -> None:
+        transfer(session.pairs, session.kmodel, session.tmodel)
+
+    training = run_training(
+        request, record, models, batches, session.in_perms, session.out_perms, retransfer, session.capture
+    )
+    return with_training(result, training)

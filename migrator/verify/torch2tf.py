@@ -130,6 +130,7 @@ class TorchToKeras:
         self.probes: list[Probe] = []
         self.capture = Capture()
         self.n_bn = 0
+        self.flatten_shapes: dict[int, tuple[int, ...]] = {}  # seen while moving the weights
 
     @staticmethod
     def open(expr: str, models: Models, record: Mapping[str, Any], n_inputs: int) -> TorchToKeras:
@@ -165,6 +166,7 @@ class TorchToKeras:
             raise UserCodeError(f"running the migrated model raised {type(exc).__name__}: {exc}") from exc
         try:
             self.pairs = pair_modules(self.tmodel, self.kmodel, record)
+            self.flatten_shapes = flats.shapes
             transfer(self.pairs, flats.shapes, self.kmodel)
         except TransferError as exc:
             raise UserCodeError(f"weight transfer: {exc}") from exc
@@ -277,9 +279,21 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     versions = seed_everything(seed)
     rng = np.random.default_rng(seed)
     record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
-    session = TorchToKeras.open(request["model"], build_models(request), record, len(specs))
+    models = build_models(request)
+    session = TorchToKeras.open(request["model"], models, record, len(specs))
     session.n_bn = randomise_torch_norm_stats(session.tmodel, rng)
     batches = Batches(specs, session.in_perms, seed, int(request["samples"]))
     session.move_weights(record, request["original"], batches.batch(0), warnings)
     session.install(session.pairs)
-    return compare(session, batches, request, warnings, versions, "torch2tf")
+    result = compare(session, batches, request, warnings, versions, "torch2tf")
+    if int(request.get("train_steps", 0)) <= 0:
+        return result
+    from migrator.verify.training import run_training, with_training
+
+    def retransfer() -> None:
+        transfer(session.pairs, session.flatten_shapes, session.kmodel)
+
+    training = run_training(
+        request, record, models, batches, session.in_perms, session.out_perms, retransfer, session.capture
+    )
+    return with_training(result, training)
