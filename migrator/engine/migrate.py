@@ -51,7 +51,9 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
         )
         for name, (base, inputs, outputs) in transformer.class_records.items()
     )
-    training = training_record(plan, transformer.train_code, rules, imports.resolve) if plan.found else None
+    training = (
+        training_record(plan, transformer.train_code, rules, imports.resolve, module) if plan.found else None
+    )
     record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records), training)
     findings = tuple(sorted(transformer.findings))
     code = new.code

@@ -7,8 +7,10 @@ from typing import Any
 
 import libcst as cst
 
+from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.site import CallSite
+from migrator.engine.train_bindings import literal_names, with_bindings
 from migrator.engine.train_scan import Action, TrainingPlan
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
@@ -18,18 +20,18 @@ PRED, TARGET = "_fwm_pred", "_fwm_target"
 Code = tuple[str, str, int]  # source code, target code, line
 
 
-def training_code(site: CallSite, target: cst.BaseExpression, line: int) -> Code:
-    """Source and target code of a training construct; a functional loss gets placeholders for its
-    prediction and target, so that the verifier can call it on its own batches."""
+def training_code(site: CallSite, original: cst.Call, target: cst.BaseExpression, line: int) -> Code:
+    """Source code (of the ``original`` call) and target code of a training construct; a
+    functional loss gets placeholders for its prediction and target, so that the verifier can call
+    it on its own batches."""
     spec = site.rule.training
     assert spec is not None
     if spec.role is TrainRole.LOSS_FN and isinstance(target, cst.Call) and isinstance(target.func, cst.Call):
-        pred, tgt = site.bound["input"], site.bound["target"]
-        source = site.call.deep_replace(pred, cst.Name(PRED))
-        assert isinstance(source, cst.Call)
-        source = source.deep_replace(tgt, cst.Name(TARGET))
+        bound, _ = bind_arguments(site.rule, original, None)
+        source: cst.CSTNode = original.deep_replace(bound["input"], cst.Name(PRED))
+        source = source.deep_replace(bound["target"], cst.Name(TARGET))
         return code_of(source), f"{code_of(target.func)}({TARGET}, {PRED})", line
-    return code_of(site.call), code_of(target), line
+    return code_of(original), code_of(target), line
 
 
 def _rule_of(rules: RuleSet, call: cst.Call, resolve: Any) -> Any:
@@ -38,7 +40,7 @@ def _rule_of(rules: RuleSet, call: cst.Call, resolve: Any) -> Any:
 
 
 def training_record(
-    plan: TrainingPlan, code: dict[int, Code], rules: RuleSet, resolve: Any
+    plan: TrainingPlan, code: dict[int, Code], rules: RuleSet, resolve: Any, module: cst.Module
 ) -> dict[str, Any] | None:
     """None unless the file builds an optimizer and a loop (or loss) the migration handled."""
     if not plan.loops:
@@ -114,6 +116,9 @@ def training_record(
             src["clip"] = tgt["clip"] = {"kind": kind, "value": float(value)}
         else:
             notes.append(f"clipping by {code_of(clip.value)} is not a literal: not reproduced in the check")
+    known = literal_names(module)
+    src["setup"] = with_bindings(src["setup"], known, opt.model)
+    tgt["setup"] = with_bindings(tgt["setup"], known, opt.model)
     return {
         "targets": loss_rule.training.targets,
         "compare_params": bool(opt_rule.training and opt_rule.training.compare_params),

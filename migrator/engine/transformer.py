@@ -805,7 +805,7 @@ class TorchToKeras(cst.CSTTransformer):
             return call
         expr = result.expr
         if rule.training is not None:
-            self.train_code[id(original)] = training_code(site, expr, line)
+            self.train_code[id(original)] = training_code(site, original, expr, line)
         reviews = [n for n in result.notes if n.severity is not Severity.MIGRATED]
         for note in reviews:
             self._find(original, note.severity, api, note.message, rule.id)

@@ -38,9 +38,17 @@ Schedules (:mod:`.torch_schedules`): ``ExponentialDecay``, ``PiecewiseConstantDe
 ``schedule(step) -> float``, applied per optimizer step by :class:`ScheduleLR`; and
 :class:`KerasReduceLROnPlateau` (stock torch ``ReduceLROnPlateau`` matches only with
 ``patience=max(p - 1, 0)``, ``threshold_mode="abs"``, ``cooldown=max(c - 1, 0)``, ``eps=0``).
+
+:func:`set_random_seed`: ``keras.utils.set_random_seed`` seeds Python's ``random``, NumPy and the
+backend; ``torch.manual_seed`` alone seeds only torch.
 """
 
 from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
 
 from migrator.runtime.torch_losses import (
     BinaryCrossentropy,
@@ -72,6 +80,14 @@ from migrator.runtime.torch_schedules import (
     ScheduleLR,
 )
 
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch, as ``keras.utils.set_random_seed`` does."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
@@ -96,4 +112,5 @@ __all__ = [
     "PolynomialDecay",
     "ScheduleLR",
     "SparseCategoricalCrossentropy",
+    "set_random_seed",
 ]

@@ -653,5 +653,6 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_optimizer": keras_training.keras_optimizer,
         "keras_loss": keras_training.keras_loss,
         "keras_schedule": keras_training.keras_schedule,
+        "keras_lr_function": keras_training.keras_lr_function,
     }
 )

@@ -77,10 +77,10 @@ def keras_schedule(
         monitor = literal(site.bound["monitor"]) if "monitor" in site.bound else "val_loss"
         if mode is None and isinstance(monitor, str) and "acc" in monitor:  # Keras's "auto"
             mapped = replace(mapped, args=(*mapped.args, kwarg("mode", cst.SimpleString('"max"'))))
-        counts = {"patience": "10", "cooldown": "0"}
+        counts = {"patience": (10, 10), "cooldown": (0, 0)}  # Keras's and torch's defaults
         args = [a for a in mapped.args if a.keyword is None or a.keyword.value not in counts]
-        for key, default in counts.items():
-            got = _one_less(site.bound.get(key), default)
+        for key, (keras_default, torch_default) in counts.items():
+            got = _one_less(site.bound.get(key), keras_default, torch_default)
             if got is not None:
                 args.append(kwarg(key, got))
         args.append(kwarg("eps", cst.Float("0.0")))
@@ -94,11 +94,25 @@ def keras_schedule(
     return _out(tools, tools.call(site.rule.emit, mapped.args), site, notes)
 
 
-def _one_less(expr: cst.BaseExpression | None, default: str) -> cst.BaseExpression | None:
+def _one_less(
+    expr: cst.BaseExpression | None, keras_default: int, torch_default: int
+) -> cst.BaseExpression | None:
     """Keras counts ``wait >= patience`` (and its cooldown one epoch shorter); torch counts
-    ``bad_epochs > patience``: ``max(n - 1, 0)``. None when the result is torch's default 0."""
-    value = literal(expr) if expr is not None else int(default)
+    ``bad_epochs > patience``: ``max(n - 1, 0)``. None when that is torch's default anyway."""
+    value = literal(expr) if expr is not None else keras_default
     if isinstance(value, int) and not isinstance(value, bool):
-        return cst.Integer(str(max(value - 1, 0))) if value > 1 else None
+        n = max(value - 1, 0)
+        return cst.Integer(str(n)) if n != torch_default else None
     assert expr is not None
     return cst.parse_expression(f"max({code_of(expr)} - 1, 0)")
+
+
+def keras_lr_function(
+    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
+) -> LayerOut | str:
+    """``LearningRateScheduler(schedule)`` -> ``schedule``: the migrated fit loop calls
+    ``schedule(epoch, lr)`` at the start of every epoch, as the callback does."""
+    fn = site.bound.get("schedule")
+    if fn is None:
+        return "LearningRateScheduler needs its schedule function"
+    return _out(tools, fn, site, [])

@@ -135,11 +135,7 @@ def construct(
     args = sorted(mapped.args, key=lambda a: a.keyword is None or a.keyword.value not in _LR)
     split = _split(site, spec) + _join(site, spec, tools)
     if split:  # after the learning rate, in signature order
-        at = (
-            1
-            if args and args[0].keyword is not None and args[0].keyword.value in _LR
-            else 0
-        )
+        at = 1 if args and args[0].keyword is not None and args[0].keyword.value in _LR else 0
         args[at:at] = split
     if not use_stock(site, spec, scheduled, default_reduction):
         return tools.call(site.rule.emit, args), [*notes, _helper_note(site)]

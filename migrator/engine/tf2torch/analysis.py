@@ -129,6 +129,7 @@ class Analysis:
         self._record = True
         self._scope = ""
         self._module = module
+        self.module = module
         self._factory_args: dict[str, Dim] | None = None  # inside a layer factory: its arguments
         self._seq_now: cst.Call | None = None  # the Sequential whose layers are being applied
         self._varying = 0  # inside loops whose iterations may differ in the sizes they build

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.train_bindings import with_bindings
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Rule, TrainRole
@@ -208,6 +209,8 @@ class Lookup(Protocol):
 
     def target_code(self, call: cst.Call) -> str: ...
 
+    def known_names(self, side: str) -> dict[str, str]: ...
+
 
 class TrainingRewriter:
     """Writes the PyTorch statements for one Keras training statement."""
@@ -275,7 +278,7 @@ class TrainingRewriter:
         params = f"{model}.parameters()"
         opt_code = _call_factory(opt, params)
         lines = [f"optimizer = {opt_code}"]
-        schedule = _schedule_of(opt)
+        schedule = self._schedule_of(compiled.optimizer, opt)
         if schedule is not None:
             lines[0] = f"optimizer = {_call_factory(_with_lr(opt, f'{schedule}(0)'), params)}"
             lines.append(
@@ -368,7 +371,7 @@ class TrainingRewriter:
         ytype = self.name(ydtype)
         clip = self._clip_lines(model)
         val = _arg(call, "validation_data")
-        callbacks = self._callbacks(original, call)
+        callbacks = self._callbacks(original, ocall, call)
         if callbacks is None:
             return None
         keys = ['"loss": []'] + (['"val_loss": []'] if val is not None else [])
@@ -385,8 +388,9 @@ class TrainingRewriter:
             vx, vy = (code_of(e.value) for e in val.elements)
             lines.append(f"x_val, y_val = {tensor}({vx}, dtype={f32}), {tensor}({vy}, dtype={ytype})")
         lines += [f"{history} = {{{', '.join(keys)}}}"]
-        for name, factory, _ in callbacks:
-            lines.append(f"{name} = {factory}(optimizer)")
+        for name, factory, monitor in callbacks:
+            if monitor is not None:
+                lines.append(f"{name} = {factory}(optimizer)")
         body = [
             f"for epoch in range({epochs}):",
             *(f"    {c}" for c in self._epoch_start(callbacks)),
@@ -436,14 +440,10 @@ class TrainingRewriter:
         src_setup: list[list[str]] = []
         opt_call = self._optimizer_call(compiled.optimizer)
         lr = _arg(opt_call, "learning_rate", 0) if opt_call is not None else None
-        if isinstance(lr, cst.Name) and lr.value in self.plan.assigned:
-            src_setup.append([lr.value, code_of(self.plan.assigned[lr.value][0])])
         src_setup.append(["optimizer", self.lookup.source_code(compiled.optimizer, "keras.optimizers")])
         src_setup.append(["loss_fn", self.lookup.source_code(compiled.loss, "keras.losses")])
         tgt_setup = [list(p) for p in self._setup[model]]
         _, _, _, schedule = self._compiled[model]
-        if schedule is not None and isinstance(lr, cst.Name):
-            tgt_setup.insert(0, [lr.value, self.lookup.target_code(self.plan.assigned[lr.value][0])])
         src_sched: dict[str, str] | None = (
             {"name": lr.value, "step": "optimizer"}
             if schedule is not None and isinstance(lr, cst.Name)
@@ -453,10 +453,12 @@ class TrainingRewriter:
             {"name": "scheduler", "step": "batch"} if schedule is not None else None
         )
         cbs = _arg(ocall, "callbacks")
+        notes: list[str] = []
         for (name, factory, monitor), e in zip(
             callbacks, cbs.elements if isinstance(cbs, cst.List | cst.Tuple) else (), strict=False
         ):
             if monitor is None:
+                notes.append(f"the per-epoch learning-rate function {factory} is not part of the check")
                 continue
             v = e.value
             origin = (
@@ -473,11 +475,13 @@ class TrainingRewriter:
             value = literal(got) if got is not None else None
             if isinstance(value, int | float):
                 clip = {"kind": kind, "value": float(value)}
+        src_setup = with_bindings(src_setup, self.lookup.known_names("source"), model)
+        tgt_setup = with_bindings(tgt_setup, self.lookup.known_names("target"), model)
         return {
             "targets": loss_rule.training.targets,
             "compare_params": bool(opt_rule.training and opt_rule.training.compare_params),
             "uses": {"optimizer": opt_rule.id, "loss": loss_rule.id},
-            "notes": [],
+            "notes": notes,
             "source": {
                 "model": model,
                 "setup": src_setup,
@@ -496,6 +500,17 @@ class TrainingRewriter:
             },
         }
 
+    def _schedule_of(self, original: cst.BaseExpression | None, migrated: cst.BaseExpression) -> str | None:
+        """The schedule driving the optimizer's learning rate (a name or a migrated call), if any."""
+        call = self._optimizer_call(original) if original is not None else None
+        lr = _arg(call, "learning_rate", 0) if call is not None else None
+        if lr is None or not self.plan.scheduled(lr):
+            return None
+        if isinstance(lr, cst.Name):
+            return lr.value
+        got = _arg(migrated, "lr") if isinstance(migrated, cst.Call) else None
+        return code_of(got) if got is not None else None
+
     def _optimizer_call(self, expr: cst.BaseExpression) -> cst.Call | None:
         if isinstance(expr, cst.Name) and expr.value in self.plan.assigned:
             return self.plan.assigned[expr.value][0]
@@ -511,26 +526,40 @@ class TrainingRewriter:
                 ]
         return out
 
-    def _callbacks(self, where: cst.CSTNode, call: cst.Call) -> list[tuple[str, str, str | None]] | None:
-        """(name, factory code, monitored key or None for a per-epoch lr function) per callback."""
-        cbs = _arg(call, "callbacks")
-        if cbs is None:
+    def _callbacks(
+        self, where: cst.CSTNode, ocall: cst.Call, call: cst.Call
+    ) -> list[tuple[str, str, str | None]] | None:
+        """(name, migrated code, monitored key) per callback: a ReduceLROnPlateau factory and the
+        key it watches, or a LearningRateScheduler's ``schedule(epoch, lr)`` with no key."""
+        ocbs, cbs = _arg(ocall, "callbacks"), _arg(call, "callbacks")
+        if cbs is None or ocbs is None:
             return []
-        if not isinstance(cbs, cst.List | cst.Tuple):
+        if not isinstance(cbs, cst.List | cst.Tuple) or not isinstance(ocbs, cst.List | cst.Tuple):
             self.report(where, Severity.UNSUPPORTED, "callbacks", "callbacks must be a literal list")
             return None
         out: list[tuple[str, str, str | None]] = []
-        for i, e in enumerate(cbs.elements):
-            v = e.value
-            code = code_of(v)
-            origin = self.plan.assigned.get(code) if isinstance(v, cst.Name) else None
-            if code.startswith("functools.partial(") or origin is not None:
-                monitor = _monitor(origin[0] if origin else None)
-                out.append((f"plateau{i or ''}", code, monitor))
-            elif isinstance(v, cst.Call) and code_of(v.func).endswith("LearningRateScheduler") and v.args:
-                out.append((f"lr_schedule{i or ''}", code_of(v.args[0].value), None))
+        for i, (oe, e) in enumerate(zip(ocbs.elements, cbs.elements, strict=True)):
+            rule = self.lookup.training_rule(oe.value, "keras.callbacks")
+            origin = oe.value
+            if isinstance(origin, cst.Name) and origin.value in self.plan.assigned:
+                origin = self.plan.assigned[origin.value][0]
+            if rule is not None and rule.id == "tf2torch.callbacks.ReduceLROnPlateau":
+                out.append(
+                    (
+                        f"plateau{i or ''}",
+                        code_of(e.value),
+                        _monitor(origin if isinstance(origin, cst.Call) else None),
+                    )
+                )
+            elif rule is not None and rule.id == "tf2torch.callbacks.LearningRateScheduler":
+                out.append((f"lr_schedule{i or ''}", code_of(e.value), None))
             else:
-                self.report(where, Severity.UNSUPPORTED, code.split("(")[0], "this callback is not migrated")
+                self.report(
+                    where,
+                    Severity.UNSUPPORTED,
+                    code_of(oe.value).split("(")[0],
+                    "this callback is not migrated",
+                )
                 return None
         return out
 
@@ -668,17 +697,10 @@ def _call_factory(opt: cst.BaseExpression, params: str) -> str:
     return f"{code_of(opt)}({params})"
 
 
-def _schedule_of(opt: cst.BaseExpression) -> str | None:
-    """The learning-rate argument of a migrated optimizer when it is a schedule (a name or call)."""
-    if isinstance(opt, cst.Call):
-        lr = _arg(opt, "lr")
-        if isinstance(lr, cst.Name) or (isinstance(lr, cst.Call) and "torch_support." in code_of(lr)):
-            return code_of(lr)
-    return None
-
-
 def _with_lr(opt: cst.BaseExpression, lr: str) -> cst.BaseExpression:
-    assert isinstance(opt, cst.Call)
+    """The optimizer (factory) with its learning rate replaced; a factory name gets it as a keyword."""
+    if not isinstance(opt, cst.Call):
+        return cst.parse_expression(f"functools.partial({code_of(opt)}, lr={lr})")
     args = [
         a.with_changes(value=cst.parse_expression(lr))
         if a.keyword is not None and a.keyword.value == "lr"

@@ -43,6 +43,7 @@ from migrator.engine.tf2torch.training import (
     TrainingRewriter,
 )
 from migrator.engine.tf2torch.values import identity, permute_between
+from migrator.engine.train_bindings import literal_names
 from migrator.engine.values import literal, parse_code
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Rule, RuleKind
@@ -135,6 +136,14 @@ class KerasToTorch(cst.CSTTransformer):
     def report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None:
         self._find(node, severity, api, message)
 
+    def known_names(self, side: str) -> dict[str, str]:
+        """Definitions the training record may need: literal locals, and the training objects
+        (optimizers, schedules, callbacks) the file assigns to names, in each file's code."""
+        known = literal_names(self.analysis.module)
+        for name, (call, _) in self.train_plan.assigned.items():
+            known[name] = code_of(call) if side == "source" else self.target_code(call)
+        return known
+
     def target_code(self, call: cst.Call) -> str:
         return self.train_code.get(id(call), ("", code_of(call)))[1]
 
@@ -155,10 +164,10 @@ class KerasToTorch(cst.CSTTransformer):
 
     def source_code(self, expr: cst.BaseExpression, module: str) -> str:
         """An (original) optimizer or loss argument as code the verifier can evaluate."""
-        if isinstance(expr, cst.SimpleString):
-            return f"{module}.get({code_of(expr)})"
-        if isinstance(expr, cst.Name) and expr.value in self.train_plan.assigned:
-            return code_of(self.train_plan.assigned[expr.value][0])
+        if isinstance(expr, cst.SimpleString):  # the class compile builds for this string
+            names = LOSS_NAMES if module == "keras.losses" else OPTIMIZER_NAMES
+            key = names.get(str(expr.evaluated_value))
+            return f"{module}.{key}()" if key else f"{module}.get({code_of(expr)})"
         return code_of(expr)
 
     def training_rule(self, expr: cst.BaseExpression, module: str) -> Rule | None:
