@@ -107,6 +107,7 @@ class TrainingPlan:
     load_calls: set[int] = field(default_factory=set)  # id(torch.load call) inside load_state_dict
     clip: dict[str, StatementAction] = field(default_factory=dict)  # optimizer name -> its clipping
     keras_schedules: set[str] = field(default_factory=set)
+    weight_paths: set[int] = field(default_factory=set)  # id(Param) whose default names a checkpoint
     loop_bodies: set[int] = field(default_factory=set)  # id(IndentedBlock) of training loops
     fits: dict[int, FitLoop] = field(default_factory=dict)  # id(epoch For) -> compile/fit
     fit_inner: set[int] = field(default_factory=set)  # id(For) of training loops inside a fit
@@ -249,6 +250,7 @@ def scan(
             _scan_statement(plan, stmt, resolve)
     _scheduler_steps(plan, every)
     _loss_object_calls(plan, module)
+    _checkpoint_params(plan, module, resolve)
     for stmt in every:
         if isinstance(stmt, cst.For):
             fit = _fit_loop(
@@ -449,6 +451,33 @@ def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:
 
 
 _BUILTINS = frozenset({"len", "float", "int", "range", "print", "zip", "sum", "max", "min", "abs"})
+
+
+def _checkpoint_params(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> None:
+    """A checkpoint path given by a function parameter (``def train(path="model.pt")``): its
+    default is renamed with the call (Keras weight files must end in ``.weights.h5``)."""
+    names: set[str] = set()
+
+    class Paths(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if resolve(node.func) == "torch.save" and len(node.args) >= 2:
+                path = node.args[1].value
+                if isinstance(path, cst.Name):
+                    names.add(path.value)
+
+    module.visit(Paths())
+    names |= {
+        a.value.value
+        for a in plan.statements.values()
+        if a.action is Action.LOAD and isinstance(a.value, cst.Name)
+    }
+
+    class Params(cst.CSTVisitor):
+        def visit_Param(self, node: cst.Param) -> None:
+            if node.name.value in names and isinstance(node.default, cst.SimpleString):
+                plan.weight_paths.add(id(node))
+
+    module.visit(Params())
 
 
 def _loss_object_calls(plan: TrainingPlan, module: cst.Module) -> None:

@@ -218,6 +218,16 @@ class TorchToKeras(cst.CSTTransformer):
         assert isinstance(node, cst.Call)
         return node
 
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        if id(original_node) in self.plan.weight_paths and updated_node.default is not None:
+            from migrator.transforms.training import weights_path
+
+            new, notes = weights_path(updated_node.default)
+            for note in notes:
+                self._find(original_node, note.severity, f"{original_node.name.value}=", note.message)
+            return updated_node.with_changes(default=new)
+        return updated_node
+
     # ------------------------------------------------------------------ structure
     def visit_Import(self, node: cst.Import) -> bool:
         return False

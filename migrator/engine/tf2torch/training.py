@@ -81,6 +81,7 @@ class KerasTrainingPlan:
     compiles: dict[str, Compile] = field(default_factory=dict)  # model name -> its compile
     assigned: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)  # name -> Keras training object
     histories: set[str] = field(default_factory=set)  # names bound to fit's History (a dict now)
+    weight_paths: set[str] = field(default_factory=set)  # names that hold a weights file path
 
     @property
     def found(self) -> bool:
@@ -171,6 +172,8 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingP
                 plan.histories.add(small.targets[0].target.value)
         elif method in ("save_weights", "load_weights", "save") and call.args:
             plan.statements[id(stmt)] = (method, model, call)
+            if isinstance(call.args[0].value, cst.Name):
+                plan.weight_paths.add(call.args[0].value.value)
     return plan
 
 

@@ -41,6 +41,7 @@ from migrator.engine.tf2torch.training import (
     OPTIMIZER_NAMES,
     KerasTrainingPlan,
     TrainingRewriter,
+    torch_weights_path,
 )
 from migrator.engine.tf2torch.values import identity, permute_between
 from migrator.engine.train_bindings import literal_names
@@ -292,6 +293,16 @@ class KerasToTorch(cst.CSTTransformer):
                 "build",
                 "a custom build() (weights made with add_weight) has no rule yet",
             )
+        return updated_node
+
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        """``def train(path="model.weights.h5")`` with ``model.save_weights(path)``: a ``.pt`` default."""
+        default = updated_node.default
+        if original_node.name.value in self.train_plan.weight_paths and isinstance(default, cst.SimpleString):
+            code, renamed = torch_weights_path(default)
+            if renamed is not None:
+                self._find(original_node, Severity.MIGRATED, f"{original_node.name.value}=", renamed)
+                return updated_node.with_changes(default=cst.parse_expression(code))
         return updated_node
 
     def visit_Param(self, node: cst.Param) -> bool:
