@@ -44,7 +44,6 @@ class Optimizer:
     name: str
     call: cst.Call
     model: str  # the expression whose .parameters() it updates ("model")
-    line: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,6 @@ class Schedule:
     call: cst.Call
     optimizer: str
     step: StepKind
-    line: int
 
 
 @dataclass(frozen=True)
@@ -203,9 +201,7 @@ def _params_model(call: cst.Call) -> str | None:
     return None
 
 
-def scan(
-    module: cst.Module, rules: RuleSet, resolve: Resolve, line_of: Callable[[cst.CSTNode], int]
-) -> TrainingPlan:
+def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
     plan = TrainingPlan()
 
     def role(call: cst.Call) -> tuple[Rule, TrainRole] | None:
@@ -229,12 +225,12 @@ def scan(
             continue
         rule, kind = found
         if kind is TrainRole.OPTIMIZER:
-            plan.optimizers[name] = Optimizer(name, call, _params_model(call) or "model", line_of(call))
+            plan.optimizers[name] = Optimizer(name, call, _params_model(call) or "model")
         elif kind is TrainRole.LOSS:
             plan.losses[name] = (call, rule)
         elif kind is TrainRole.SCHEDULE and call.args and isinstance(call.args[0].value, cst.Name):
             opt = call.args[0].value.value
-            plan.schedules[name] = Schedule(name, call, opt, StepKind.EPOCH, line_of(call))
+            plan.schedules[name] = Schedule(name, call, opt, StepKind.EPOCH)
             if rule.training is not None and rule.training.template is not None:
                 plan.keras_schedules.add(name)
             plan.schedule_statements[id(stmt)] = plan.schedules[name]
@@ -515,7 +511,7 @@ def _scheduler_steps(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None
         else:
             kind = StepKind.BATCH if id(stmt) in in_loop else StepKind.EPOCH
             plan.statements[id(stmt)] = StatementAction(Action.DROP, optimizer=sched.optimizer)
-        new = Schedule(sched.name, sched.call, sched.optimizer, kind, sched.line)
+        new = Schedule(sched.name, sched.call, sched.optimizer, kind)
         plan.schedules[sched.name] = new
         for k, v in list(plan.schedule_statements.items()):
             if v.name == sched.name:

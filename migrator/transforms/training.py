@@ -95,6 +95,16 @@ def _join(site: CallSite, spec: TrainingSpec, tools: Builder) -> list[cst.Arg]:
     return out
 
 
+def _reviews(site: CallSite, spec: TrainingSpec) -> list[Note]:
+    """``review_unless``: an argument the target cannot honour unless given with this value."""
+    why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
+    return [
+        Note(Severity.REVIEW, f"{name}: {why}")
+        for name, want in spec.review_unless.items()
+        if name not in site.bound or not is_default(site, name, want)
+    ]
+
+
 def _helper_note(site: CallSite) -> Note:
     why = site.rule.notes[0] if site.rule.notes else "stock Keras cannot express torch's behaviour here"
     return Note(Severity.MIGRATED, f"runtime helper: {why}")
@@ -127,11 +137,7 @@ def construct(
     assert spec is not None and site.rule.emit is not None
     joined = [n for names in spec.join.values() for n in names]
     mapped = tools.map_args(site, skip=(*spec.split, *joined))
-    notes = list(mapped.notes)
-    for name, want in spec.review_unless.items():
-        if not is_default(site, name, want) or name not in site.bound:
-            why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
-            notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
+    notes = [*mapped.notes, *_reviews(site, spec)]
     args = sorted(mapped.args, key=lambda a: a.keyword is None or a.keyword.value not in _LR)
     split = _split(site, spec) + _join(site, spec, tools)
     if split:  # after the learning rate, in signature order
@@ -223,7 +229,7 @@ def schedule(site: CallSite, tools: Tools) -> HookResult | str:
     for _ in range(3):  # defaults may name other placeholders
         text = re.sub(
             r"\{(\w+)\}",
-            lambda m: values.get(m.group(1), "{spe}" if m.group(1) == "spe" else m.group(0)),
+            lambda m: values.get(m.group(1), m.group(0)),
             text,
         )
     if sched.step is StepKind.BATCH:
@@ -232,11 +238,10 @@ def schedule(site: CallSite, tools: Tools) -> HookResult | str:
     missing = re.findall(r"\{(\w+)\}", text)
     if missing:
         return f"{missing[0]} is required"
-    notes = [Note(Severity.MIGRATED, f"stepped per {sched.step.value}; counted in optimizer steps")]
-    for name, want in spec.review_unless.items():
-        if not is_default(site, name, want) or name not in site.bound:
-            why = site.rule.notes[-1] if site.rule.notes else "the target cannot honour it"
-            notes.append(Note(Severity.REVIEW, f"{name}: {why}"))
+    notes = [
+        Note(Severity.MIGRATED, f"stepped per {sched.step.value}; counted in optimizer steps"),
+        *_reviews(site, spec),
+    ]
     return HookResult(tools.code(text), notes=tuple(notes))
 
 
