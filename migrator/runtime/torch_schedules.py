@@ -23,9 +23,8 @@ import torch
 Schedule = Callable[[int], float]
 
 
-class ExponentialDecay:
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (``floor`` of the exponent
-    when ``staircase``)."""
+class _TimeDecay:
+    """A decay of ``step / decay_steps`` (floored when ``staircase``)."""
 
     def __init__(
         self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
@@ -37,11 +36,17 @@ class ExponentialDecay:
         self.decay_rate = decay_rate
         self.staircase = staircase
 
-    def __call__(self, step: int) -> float:
+    def _progress(self, step: int) -> float:
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate * self.decay_rate**p)
+        return float(math.floor(p)) if self.staircase else p
+
+
+class ExponentialDecay(_TimeDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (``floor`` of the exponent
+    when ``staircase``)."""
+
+    def __call__(self, step: int) -> float:
+        return float(self.initial_learning_rate * self.decay_rate ** self._progress(step))
 
 
 class PiecewiseConstantDecay:
@@ -64,25 +69,12 @@ class PiecewiseConstantDecay:
         return float(self.values[-1])
 
 
-class InverseTimeDecay:
+class InverseTimeDecay(_TimeDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (``floor`` of
     ``step / decay_steps`` when ``staircase``)."""
 
-    def __init__(
-        self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
-    ) -> None:
-        if decay_steps <= 0:
-            raise ValueError(f"decay_steps must be > 0, got {decay_steps}")
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate / (1.0 + self.decay_rate * p))
+        return float(self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step)))
 
 
 class PolynomialDecay:
