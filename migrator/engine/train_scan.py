@@ -106,13 +106,20 @@ class TrainingPlan:
     clip: dict[str, StatementAction] = field(default_factory=dict)  # optimizer name -> its clipping
     keras_schedules: set[str] = field(default_factory=set)
     weight_paths: set[int] = field(default_factory=set)  # id(Param) whose default names a checkpoint
+    unrecognised: dict[int, str] = field(default_factory=dict)  # id(statement) -> why it stays
     loop_bodies: set[int] = field(default_factory=set)  # id(IndentedBlock) of training loops
     fits: dict[int, FitLoop] = field(default_factory=dict)  # id(epoch For) -> compile/fit
     fit_inner: set[int] = field(default_factory=set)  # id(For) of training loops inside a fit
 
     @property
     def found(self) -> bool:
-        return bool(self.optimizers or self.loops or self.statements or self.no_grad)
+        return bool(self.optimizers or self.loops or self.statements or self.no_grad or self.unrecognised)
+
+    @property
+    def trains(self) -> bool:
+        """The file builds an optimizer or runs a training loop (batch norm then needs torch's
+        running-variance update on the Keras side)."""
+        return bool(self.optimizers or self.loops)
 
     def scheduled(self, optimizer: str) -> bool:
         return any(s.optimizer == optimizer for s in self.schedules.values())
@@ -245,6 +252,7 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
         else:
             _scan_statement(plan, stmt, resolve)
     _scheduler_steps(plan, every)
+    _unrecognised_backward(plan, every)
     _loss_object_calls(plan, module)
     _checkpoint_params(plan, module, resolve)
     for stmt in every:
@@ -387,6 +395,10 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
     opt = next(
         (st.optimizer for s in body if (st := plan.statements.get(id(s))) and st.action is Action.STEP), ""
     )
+    if not opt:  # no optimizer.step() after the backward in this block: not a loop fwmigrate knows
+        for s in body:
+            plan.statements.pop(id(s), None)
+        return
     model = model or (plan.optimizers[opt].model if opt else "model")
     plan.statements[id(body[backward])] = StatementAction(
         Action.BACKWARD, loss=loss, model=model, optimizer=opt
@@ -404,7 +416,10 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
             act = StatementAction(kind, optimizer=opt, model=model, value=m[2].args[1].value)
             plan.statements[id(s)] = act
             plan.clip[opt] = act
-    loader = loop.iter.value if isinstance(loop.iter, cst.Name) else None
+    it = loop.iter
+    if isinstance(it, cst.Call) and code_of(it.func) == "enumerate" and it.args:  # enumerate(loader)
+        it = it.args[0].value
+    loader = it.value if isinstance(it, cst.Name) else None
     plan.loops[id(loop)] = TrainLoop(loop, loader, tape_from, backward, model, loss)
     plan.loop_bodies.add(id(loop.body))
     # the loss call: `loss = f(pred, target)` inside the tape
@@ -447,6 +462,27 @@ def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:
 
 
 _BUILTINS = frozenset({"len", "float", "int", "range", "print", "zip", "sum", "max", "min", "abs"})
+
+
+_UNRECOGNISED = (
+    "a training step fwmigrate does not recognise (it needs loss.backward() followed by "
+    "optimizer.step() in the same loop body; gradient accumulation and other shapes are not "
+    "migrated): rewrite it as a tf.GradientTape step"
+)
+
+
+def _unrecognised_backward(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None:
+    """``loss.backward()`` outside a recognised training loop stays, with a marker."""
+    handled = {
+        id(s)
+        for loop in plan.loops.values()
+        if isinstance(loop.node.body, cst.IndentedBlock)
+        for s in loop.node.body.body
+    }
+    for stmt in every:
+        hit = _method_call(stmt)
+        if hit is not None and hit[1] == "backward" and not hit[2].args and id(stmt) not in handled:
+            plan.unrecognised[id(stmt)] = _UNRECOGNISED
 
 
 def _checkpoint_params(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> None:

@@ -237,6 +237,9 @@ class TorchToKeras(cst.CSTTransformer):
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._markers.append([])
+        why = self.plan.unrecognised.get(id(node))
+        if why is not None:
+            self._find(node, Severity.UNSUPPORTED, "loss.backward", why)
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine

@@ -41,6 +41,11 @@ Schedules (:mod:`migrator.runtime.keras_schedules`):
 * ``OneCycleLR``: no Keras equivalent (the lr only; momentum cycling is not expressible).
 * ``ReduceLROnPlateau``: torch reduces when bad epochs exceed ``patience`` (Keras: reach it) and
   the default threshold is relative (Keras ``min_delta`` is absolute).
+
+Layers (:mod:`migrator.runtime.keras_norm`):
+
+* ``BatchNormalization``: for models trained in the migrated file: torch moves the running
+  variance towards the unbiased batch variance, Keras towards the biased one.
 """
 
 from migrator.runtime.keras_losses import (
@@ -54,6 +59,7 @@ from migrator.runtime.keras_losses import (
     NLLLoss,
     SmoothL1Loss,
 )
+from migrator.runtime.keras_norm import BatchNormalization
 from migrator.runtime.keras_optimizers import (
     TorchAdadelta,
     TorchAdagrad,
@@ -69,6 +75,7 @@ from migrator.runtime.keras_schedules import CosineAnnealingLR, OneCycleLR, Redu
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNormalization",
     "CosineAnnealingLR",
     "CrossEntropyLoss",
     "HuberLoss",

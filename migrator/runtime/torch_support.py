@@ -39,6 +39,9 @@ Schedules (:mod:`.torch_schedules`): ``ExponentialDecay``, ``PiecewiseConstantDe
 :class:`KerasReduceLROnPlateau` (stock torch ``ReduceLROnPlateau`` matches only with
 ``patience=max(p - 1, 0)``, ``threshold_mode="abs"``, ``cooldown=max(c - 1, 0)``, ``eps=0``).
 
+:class:`KerasBatchNorm1d`/``2d``/``3d`` (:mod:`.torch_norm`): for models trained in the migrated
+file: Keras moves the running variance towards the biased batch variance, torch the unbiased one.
+
 :func:`set_random_seed`: ``keras.utils.set_random_seed`` seeds Python's ``random``, NumPy and the
 backend; ``torch.manual_seed`` alone seeds only torch.
 """
@@ -59,6 +62,7 @@ from migrator.runtime.torch_losses import (
     MeanSquaredError,
     SparseCategoricalCrossentropy,
 )
+from migrator.runtime.torch_norm import KerasBatchNorm1d, KerasBatchNorm2d, KerasBatchNorm3d
 from migrator.runtime.torch_optimizers import (
     KerasAdadelta,
     KerasAdagrad,
@@ -102,6 +106,9 @@ __all__ = [
     "KerasAdam",
     "KerasAdamW",
     "KerasAdamax",
+    "KerasBatchNorm1d",
+    "KerasBatchNorm2d",
+    "KerasBatchNorm3d",
     "KerasNadam",
     "KerasRMSprop",
     "KerasReduceLROnPlateau",

@@ -12,7 +12,7 @@ import libcst as cst
 
 from migrator.engine.emitter import code_of, commas, int_node, kwarg, tuple_node
 from migrator.engine.layout import Layout
-from migrator.engine.site import CallSite
+from migrator.engine.site import CallSite, Note
 from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
 from migrator.engine.values import NOT_LITERAL, format_number
@@ -249,6 +249,15 @@ def batch_norm(
     out: list[cst.Arg] = []
     if in_ch is not None and dims is not None:
         target = f"torch.nn.BatchNorm{dims}d"
+        if tools.train_plan.found:  # trained in this file: Keras's (biased) running variance
+            target = f"migrator.runtime.torch_support.KerasBatchNorm{dims}d"
+            tools.note(
+                Note(
+                    Severity.MIGRATED,
+                    "runtime helper: the file trains the model, and Keras updates the running "
+                    "variance with the biased batch variance (torch: unbiased)",
+                )
+            )
         out.append(kwarg("num_features", dim_node(in_ch)))
     else:
         target = f"torch.nn.LazyBatchNorm{dims or 2}d"

@@ -257,8 +257,19 @@ def batch_norm(site: CallSite, tools: Tools) -> HookResult | str:
         args += [kwarg("center", cst.Name("False")), kwarg("scale", cst.Name("False"))]
     elif affine is not True:
         return "affine must be a literal True/False"
-    layer = tools.call("keras.layers.BatchNormalization", args)
-    return HookResult(layer, module=_info(site, site.rule.weights), notes=mapped.notes)
+    notes = list(mapped.notes)
+    target = "keras.layers.BatchNormalization"
+    if tools.training_plan().trains:  # trained in this file: torch's running-variance update
+        target = "migrator.runtime.keras_support.BatchNormalization"
+        notes.append(Note(Severity.MIGRATED, f"runtime helper: {_BN_TRAINING}"))
+    layer = tools.call(target, args)
+    return HookResult(layer, module=_info(site, site.rule.weights), notes=tuple(notes))
+
+
+_BN_TRAINING = (
+    "the file trains the model, and torch updates the running variance with the unbiased batch "
+    "variance (Keras: biased)"
+)
 
 
 def layer_norm(site: CallSite, tools: Tools) -> HookResult | str:

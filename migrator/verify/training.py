@@ -47,8 +47,10 @@ NO_TRAINING = (
 )
 BATCHNORM_NOTE = (
     "the model has BatchNorm layers: torch updates running_var with the unbiased batch variance and "
-    "Keras with the biased one, so eval outputs after training may differ by ~1e-3 after tens of "
-    "steps (SEMANTICS.md section 8); losses and parameters are not affected"
+    "Keras with the biased one (a file that trains its model gets a runtime-helper BatchNorm that "
+    "follows the source; a stock one differs by ~1e-3 on eval outputs after tens of steps, "
+    "SEMANTICS.md section 8); a bias feeding a BatchNorm has a zero true gradient, which Adam-like "
+    "optimizers turn into lr-sized steps of float noise: its running mean then differs"
 )
 PLATEAU_NOTE = (
     "the schedule is stepped with the original side's mean loss of each epoch on both sides, so "

@@ -770,6 +770,16 @@ class KerasToTorch(cst.CSTTransformer):
         return updated_node
 
     # ------------------------------------------------------------------ layers
+    def _report_hook(self, original: cst.Call, api: str, rule: Rule, default: str) -> None:
+        """The finding of a call a hook migrated, with the notes the hook left (``note``)."""
+        notes, self._notes = self._notes, []
+        for note in notes:
+            if note.severity is not Severity.MIGRATED:
+                self._find(original, note.severity, api, note.message, rule.id)
+        infos = [n.message for n in notes if n.severity is Severity.MIGRATED]
+        message = (rule.summary or default) + (f" ({'; '.join(infos)})" if infos else "")
+        self._find(original, Severity.MIGRATED, api, message, rule.id)
+
     def _layer(self, rule: Rule, original: cst.Call, call: cst.Call) -> LayerOut | None:
         api = canonical(self.imports.resolve(original.func)) or rule.match[0]
         if rule.unsupported is not None:
@@ -805,6 +815,7 @@ class KerasToTorch(cst.CSTTransformer):
         if rule.hook is not None:
             from migrator.transforms.keras_layers import KERAS_HOOKS
 
+            self._notes = []
             result = KERAS_HOOKS[rule.hook](self, site, shape, perm)
             if isinstance(result, str):
                 self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
@@ -813,13 +824,7 @@ class KerasToTorch(cst.CSTTransformer):
             result.act_dim = self._dim_of_last(shape, perm)
             result.line = line
             result.extra.update(self._context(rule, bound, original))
-            self._find(
-                original,
-                Severity.MIGRATED,
-                api,
-                rule.summary or f"becomes {code_of(result.expr).split('(')[0]}",
-                rule.id,
-            )
+            self._report_hook(original, api, rule, f"becomes {code_of(result.expr).split('(')[0]}")
             return result
         mapped = self.map_args(site, skip=act_args)
         if mapped.unsupported is not None:
@@ -1052,13 +1057,7 @@ class KerasToTorch(cst.CSTTransformer):
             if isinstance(result, str):
                 self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
                 return call
-            notes, self._notes = self._notes, []
-            for note in notes:
-                if note.severity is not Severity.MIGRATED:
-                    self._find(original, note.severity, api, note.message, rule.id)
-            infos = [n.message for n in notes if n.severity is Severity.MIGRATED]
-            message = (rule.summary or "migrated") + (f" ({'; '.join(infos)})" if infos else "")
-            self._find(original, Severity.MIGRATED, api, message, rule.id)
+            self._report_hook(original, api, rule, "migrated")
             if rule.training is not None:
                 self.train_code[id(original)] = (code_of(original), code_of(result.expr))
             return result.expr
