@@ -28,9 +28,12 @@ def training_code(site: CallSite, original: cst.Call, target: cst.BaseExpression
     assert spec is not None
     if spec.role is TrainRole.LOSS_FN and isinstance(target, cst.Call) and isinstance(target.func, cst.Call):
         bound, _ = bind_arguments(site.rule, original, None)
-        source: cst.CSTNode = original.deep_replace(bound["input"], cst.Name(PRED))
-        source = source.deep_replace(bound["target"], cst.Name(TARGET))
-        return code_of(source), f"{code_of(target.func)}({TARGET}, {PRED})", line
+        names = {id(bound["input"]): PRED, id(bound["target"]): TARGET}
+        args = [
+            a.with_changes(value=cst.Name(names[id(a.value)])) if id(a.value) in names else a
+            for a in original.args
+        ]
+        return code_of(original.with_changes(args=args)), f"{code_of(target.func)}({TARGET}, {PRED})", line
     return code_of(original), code_of(target), line
 
 

@@ -65,6 +65,7 @@ class TrainingRewriter:
             id(o) in self.plan.statements
             or id(o) in self.plan.no_grad
             or id(o) in self.plan.schedule_statements
+            or id(o) in self.plan.fits
             for o in originals
         ):
             return None
