@@ -11,7 +11,7 @@ from migrator.engine.emitter import Emitter
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.train_record import training_record
-from migrator.engine.train_scan import scan
+from migrator.engine.train_scan import TrainingPlan, scan
 from migrator.engine.transformer import TorchToKeras
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -19,6 +19,8 @@ from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationRes
 
 HEADER = "# Migrated from PyTorch by fwmigrate (torch2tf). Feature maps are channels-last (NHWC)."
 _SHORT_NAMES = ("layers", "ops", "tf")
+# a file without any of these words has no training code: the training scan is skipped
+_TRAINING_WORDS = re.compile(r"optim|backward|no_grad|inference_mode|state_dict|\bsave\b|\bload\b|Loss|loss")
 # Strings and comments, so that a comment saying "three layers" does not count as a use of `layers`.
 _STRINGS_AND_COMMENTS = re.compile(
     r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|#[^\n]*'
@@ -37,7 +39,7 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
     emitter = Emitter(taken)
     torch_classes = frozenset(_torch_classes(module, imports.resolve))
     tracker = PositionTracker(index_module(source))
-    plan = scan(module, rules, imports.resolve)
+    plan = scan(module, rules, imports.resolve) if _TRAINING_WORDS.search(code_only) else TrainingPlan()
     transformer = TorchToKeras(rules, imports, emitter, torch_classes, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _layers_not_models(new, transformer.used_as_layer, emitter)

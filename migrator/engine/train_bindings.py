@@ -17,6 +17,7 @@ import libcst as cst
 
 from migrator.engine.emitter import code_of
 from migrator.engine.values import NOT_LITERAL, literal
+from migrator.engine.walk import Walker
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -25,7 +26,7 @@ def literal_names(module: cst.Module) -> dict[str, str]:
     """Name -> literal code for every name the file binds to exactly one literal value."""
     seen: dict[str, set[str]] = {}
 
-    class Collect(cst.CSTVisitor):
+    class Collect:
         def visit_Param(self, node: cst.Param) -> None:
             if node.default is not None and literal(node.default) is not NOT_LITERAL:
                 seen.setdefault(node.name.value, set()).add(code_of(node.default))
@@ -36,7 +37,7 @@ def literal_names(module: cst.Module) -> dict[str, str]:
                     value = code_of(node.value) if literal(node.value) is not NOT_LITERAL else "\0"
                     seen.setdefault(t.target.value, set()).add(value)
 
-    module.visit(Collect())
+    Walker(Collect()).walk(module)
     return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and "\0" not in v}
 
 

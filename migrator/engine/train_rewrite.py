@@ -22,6 +22,7 @@ from migrator.engine.train_scan import (
     TrainingPlan,
     TrainLoop,
 )
+from migrator.engine.walk import Walker
 from migrator.types import Severity
 
 Emit = Callable[[str], cst.BaseExpression]  # qualified target name -> expression (imports noted)
@@ -261,7 +262,7 @@ def _loss_object(loop: cst.For, loss: str) -> str | None:
     """In a migrated training loop, the object of ``loss = <object>(y, pred)``."""
     found: list[str] = []
 
-    class Find(cst.CSTVisitor):
+    class Find:
         def visit_Assign(self, node: cst.Assign) -> None:
             if (
                 len(node.targets) == 1
@@ -271,7 +272,7 @@ def _loss_object(loop: cst.For, loss: str) -> str | None:
             ):
                 found.append(code_of(node.value.func))
 
-    loop.visit(Find())
+    Walker(Find()).walk(loop)
     return found[0] if found else None
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Rule, TrainRole
 
@@ -253,8 +254,7 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
             _scan_statement(plan, stmt, resolve)
     _scheduler_steps(plan, every)
     _unrecognised_backward(plan, every)
-    _loss_object_calls(plan, module)
-    _checkpoint_params(plan, module, resolve)
+    _module_facts(plan, module, resolve)
     for stmt in every:
         if isinstance(stmt, cst.For):
             fit = _fit_loop(
@@ -446,14 +446,14 @@ def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:
     the first plain-name call in the taped statements that is not the loss function."""
     found: list[str] = []
 
-    class Calls(cst.CSTVisitor):
+    class Calls:
         def visit_Call(self, node: cst.Call) -> None:
             if isinstance(node.func, cst.Name):
                 found.append(node.func.value)
 
     losses: set[str] = set()
     for s in taped:
-        s.visit(Calls())
+        Walker(Calls()).walk(s)
         if isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Assign):
             a = s.body[0]
             if code_of(a.targets[0].target) == loss and isinstance(a.value, cst.Call):
@@ -485,53 +485,48 @@ def _unrecognised_backward(plan: TrainingPlan, every: list[cst.BaseStatement]) -
             plan.unrecognised[id(stmt)] = _UNRECOGNISED
 
 
-def _checkpoint_params(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> None:
-    """A checkpoint path given by a function parameter (``def train(path="model.pt")``): its
-    default is renamed with the call (Keras weight files must end in ``.weights.h5``)."""
-    names: set[str] = set()
-
-    class Paths(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if resolve(node.func) == "torch.save" and len(node.args) >= 2:
-                path = node.args[1].value
-                if isinstance(path, cst.Name):
-                    names.add(path.value)
-
-    module.visit(Paths())
-    names |= {
+def _module_facts(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> None:
+    """One walk over the file for what spans it: every call of a loss object's name outside model
+    classes (an evaluation helper taking ``criterion`` as a parameter uses the same name), and the
+    parameters whose literal default is a checkpoint path (``def train(path="model.pt")``, renamed
+    with the call since Keras weight files must end in ``.weights.h5``)."""
+    paths = {
         a.value.value
         for a in plan.statements.values()
         if a.action is Action.LOAD and isinstance(a.value, cst.Name)
     }
+    params: list[cst.Param] = []
 
-    class Params(cst.CSTVisitor):
+    class Facts:
+        depth = 0  # inside a class body
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.depth += 1
+
+        def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+            self.depth -= 1
+            return updated
+
         def visit_Param(self, node: cst.Param) -> None:
-            if node.name.value in names and isinstance(node.default, cst.SimpleString):
-                plan.weight_paths.add(id(node))
-
-    module.visit(Params())
-
-
-def _loss_object_calls(plan: TrainingPlan, module: cst.Module) -> None:
-    """Every ``criterion(pred, target)`` call of a loss object's name, in the loop or not (an
-    evaluation helper taking ``criterion`` as a parameter uses the same name)."""
-    if not plan.losses:
-        return
-
-    class Calls(cst.CSTVisitor):
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
+            if isinstance(node.default, cst.SimpleString):
+                params.append(node)
 
         def visit_Call(self, node: cst.Call) -> None:
-            if (
-                isinstance(node.func, cst.Name)
-                and node.func.value in plan.losses
-                and len(node.args) == 2
-                and all(a.keyword is None and not a.star for a in node.args)
-            ):
-                plan.loss_calls[id(node)] = node
+            func = node.func
+            if isinstance(func, cst.Name):
+                if (
+                    self.depth == 0
+                    and func.value in plan.losses
+                    and len(node.args) == 2
+                    and all(a.keyword is None and not a.star for a in node.args)
+                ):
+                    plan.loss_calls[id(node)] = node
+            elif len(node.args) >= 2 and isinstance(node.args[1].value, cst.Name):
+                if resolve(func) == "torch.save":
+                    paths.add(node.args[1].value.value)
 
-    module.visit(Calls())
+    Walker(Facts()).walk(module)
+    plan.weight_paths.update(id(p) for p in params if p.name.value in paths)
 
 
 def _scheduler_steps(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None:
