@@ -521,9 +521,12 @@ def _module_facts(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> N
                     and all(a.keyword is None and not a.star for a in node.args)
                 ):
                     plan.loss_calls[id(node)] = node
-            elif len(node.args) >= 2 and isinstance(node.args[1].value, cst.Name):
-                if resolve(func) == "torch.save":
-                    paths.add(node.args[1].value.value)
+            elif (
+                len(node.args) >= 2
+                and isinstance(node.args[1].value, cst.Name)
+                and resolve(func) == "torch.save"
+            ):
+                paths.add(node.args[1].value.value)
 
     Walker(Facts()).walk(module)
     plan.weight_paths.update(id(p) for p in params if p.name.value in paths)
