@@ -205,3 +205,109 @@ def test_keras_plateau_callback_counts_like_keras() -> None:
     record = training(result)
     assert record["source"]["schedule"]["step"] == "callback"
     assert record["target"]["schedule"]["step"] == "plateau"
+
+
+def test_argument_limits_of_training_rules_hold() -> None:
+    result = torch2tf("optimizer = torch.optim.SGD(model.parameters(), lr=0.1, maximize=True)\n")
+    assert any("maximize" in m for m in unsupported(result))
+    assert "torch.optim.SGD(" in result.code
+
+
+def test_parameter_groups_are_not_dropped_silently() -> None:
+    result = torch2tf(
+        'groups = [{"params": a.parameters()}, {"params": b.parameters(), "lr": 1e-3}]\n'
+        "optimizer = torch.optim.SGD([*groups], lr=0.1)\n"
+    )
+    assert any("parameter groups" in m for m in unsupported(result))
+
+
+def test_a_per_step_schedule_stepped_per_epoch_is_unsupported() -> None:
+    result = torch2tf(
+        LOADER
+        + "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        + "scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)\n"
+        + LOOP.split("\n", 1)[1].replace(
+            "        optimizer.step()\n", "        optimizer.step()\n    scheduler.step()\n"
+        )
+    )
+    assert any("stepped once per epoch" in m for m in unsupported(result))
+
+
+def test_a_loader_over_a_custom_dataset_is_unsupported() -> None:
+    result = torch2tf(
+        "from torch.utils.data import DataLoader\nloader = DataLoader(Pairs(10), batch_size=4)\n"
+    )
+    assert any("custom Dataset" in m for m in unsupported(result))
+
+
+def test_a_loss_object_passed_as_a_parameter_is_swapped_there() -> None:
+    code = torch2tf(
+        "criterion = nn.CrossEntropyLoss()\n"
+        "def validate(model, x, y, loss_fn):\n"
+        "    return loss_fn(model(x), y)\n"
+        "def other(a, b):\n"
+        "    return combine(a, b)\n"
+        "v = validate(model, x, y, criterion)\n"
+    ).code
+    assert "return loss_fn(y, model(x))" in code
+    assert "return combine(a, b)" in code
+
+
+def test_keras_adagrad_from_zero_needs_the_keras_update() -> None:
+    code = tf2torch("opt = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.0)\n").code
+    assert "torch_support.KerasAdagrad" in code
+    assert "torch.optim.Adagrad" in tf2torch("opt = keras.optimizers.Adagrad(0.1)\n").code
+
+
+def test_keras_momentum_under_an_lr_callback_needs_the_keras_update() -> None:
+    body = (
+        "model = build_model()\n"
+        "model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss='mse')\n"
+        "model.fit(x, y{})\n"
+    )
+    plain = tf2torch(body.format("")).code
+    with_callback = tf2torch(
+        body.format(", callbacks=[keras.callbacks.ReduceLROnPlateau(monitor='loss', mode='min')]")
+    ).code
+    assert "torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)" in plain
+    assert "torch_support.KerasSGD(model.parameters(), lr=0.1, momentum=0.9)" in with_callback
+
+
+def test_a_plateau_on_a_metric_fit_does_not_compute_is_left_out() -> None:
+    result = tf2torch(
+        "model = build_model()\n"
+        "model.compile(optimizer='sgd', loss='mse')\n"
+        "model.fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(mode='min')])\n"
+    )
+    assert any("val_loss" in f.message for f in result.findings if f.severity is Severity.REVIEW)
+    assert "plateau" not in result.code
+
+
+def test_keras_inputs_keep_integer_ids() -> None:
+    code = tf2torch(
+        "model = build_model()\nmodel.compile(optimizer='sgd', loss='mse')\nmodel.fit(x, y)\n"
+    ).code
+    assert "TensorDataset(torch_support.as_input(x), torch.as_tensor(y, dtype=torch.float32))" in code
+
+
+def test_keras_per_tensor_clipping_is_recorded_for_the_check() -> None:
+    result = tf2torch(
+        "model = build_model()\n"
+        "model.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=0.5), loss='mse')\n"
+        "model.fit(x, y)\n"
+    )
+    assert training(result)["target"]["clip"] == {"kind": "tensor_norm", "value": 0.5}
+
+
+def test_dropout_modules_are_not_warned_about_in_eval_mode() -> None:
+    from migrator.verify.static import forward_warnings
+
+    source = (
+        "import torch.nn.functional as F\n"
+        "class Net:\n"
+        "    def forward(self, x):\n"
+        "        x = self.dropout(x)\n"
+        "        return F.dropout(x, 0.5)\n"
+    )
+    warnings = forward_warnings(source)
+    assert len(warnings) == 1 and "line 5" in warnings[0]

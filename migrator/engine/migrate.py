@@ -20,7 +20,9 @@ from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationRes
 HEADER = "# Migrated from PyTorch by fwmigrate (torch2tf). Feature maps are channels-last (NHWC)."
 _SHORT_NAMES = ("layers", "ops", "tf")
 # a file without any of these words has no training code: the training scan is skipped
-_TRAINING_WORDS = re.compile(r"optim|backward|no_grad|inference_mode|state_dict|\bsave\b|\bload\b|Loss|loss")
+_TRAINING_WORDS = re.compile(
+    r"optim|backward|no_grad|inference_mode|state_dict|\bsave\b|\bload\b|Loss|loss|DataLoader|Dataset"
+)
 # Strings and comments, so that a comment saying "three layers" does not count as a use of `layers`.
 _STRINGS_AND_COMMENTS = re.compile(
     r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|#[^\n]*'

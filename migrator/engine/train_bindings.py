@@ -71,5 +71,8 @@ def with_bindings(setup: Sequence[Sequence[str]], known: dict[str, str], model: 
         bound.add(name)
 
     for name, expr in setup:
-        define(name, expr, 0)
+        if expr.strip() != name:  # `optimizer = optimizer`: bound by its own definition above
+            define(name, expr, 0)
+        elif name not in bound and name in known:
+            define(name, known[name], 0)
     return out

@@ -26,7 +26,7 @@ from migrator.engine.walk import Walker
 from migrator.types import Severity
 
 Emit = Callable[[str], cst.BaseExpression]  # qualified target name -> expression (imports noted)
-Report = Callable[[cst.CSTNode, Severity, str, str], None]  # node, severity, api, message
+Report = Callable[..., None]  # (node, severity, api, message, marker=True)
 
 
 def _stmt(text: str) -> cst.BaseStatement:
@@ -158,13 +158,9 @@ class TrainingRewriter:
             if loader is not None:
                 pre.append(_stmt(f"steps_per_epoch = len({loader})\n"))
             else:
-                self.report(
-                    original,
-                    Severity.REVIEW,
-                    "steps_per_epoch",
-                    "no training loop over a loader was found: set steps_per_epoch",
-                )
-                pre.append(_stmt("steps_per_epoch = 1  # fwmigrate: review: optimizer steps per epoch\n"))
+                why = "no training loop over a loader was found: set the optimizer steps per epoch"
+                self.report(original, Severity.REVIEW, "steps_per_epoch", why, marker=False)
+                pre.append(_stmt(f"steps_per_epoch = 1  # fwmigrate: review: steps_per_epoch: {why}\n"))
         out = [*pre, stmt.with_changes(leading_lines=[]), _stmt(f"{optimizer}.learning_rate = {name}\n")]
         out[0] = out[0].with_changes(leading_lines=[*carried, *_lead(stmt)])
         return out

@@ -97,6 +97,7 @@ class TrainingPlan:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     losses: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)
     loaders: dict[str, cst.Call] = field(default_factory=dict)
+    tensor_datasets: set[str] = field(default_factory=set)  # names bound to a TensorDataset
     loops: dict[int, TrainLoop] = field(default_factory=dict)  # id(For) -> loop
     statements: dict[int, StatementAction] = field(default_factory=dict)  # id(statement) -> action
     schedule_statements: dict[int, Schedule] = field(default_factory=dict)  # id(assignment) -> schedule
@@ -228,6 +229,8 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
         qual = resolve(call.func)
         if qual == "torch.utils.data.DataLoader":
             plan.loaders[name] = call
+        elif qual == "torch.utils.data.TensorDataset":
+            plan.tensor_datasets.add(name)
         found = role(call)
         if found is None:
             continue
@@ -486,25 +489,39 @@ def _unrecognised_backward(plan: TrainingPlan, every: list[cst.BaseStatement]) -
 
 
 def _module_facts(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> None:
-    """One walk over the file for what spans it: every call of a loss object's name outside model
-    classes (an evaluation helper taking ``criterion`` as a parameter uses the same name), and the
-    parameters whose literal default is a checkpoint path (``def train(path="model.pt")``, renamed
-    with the call since Keras weight files must end in ``.weights.h5``)."""
+    """One walk over the file for what spans it: every call of a loss object outside model
+    classes, by its name or by the parameter it is passed as (``validate(model, x, y, criterion)``
+    calling ``loss_fn(model(x), y)``), and the parameters whose literal default is a checkpoint path
+    (``def train(path="model.pt")``, renamed with the call: Keras weight files end in
+    ``.weights.h5``)."""
     paths = {
         a.value.value
         for a in plan.statements.values()
         if a.action is Action.LOAD and isinstance(a.value, cst.Name)
     }
     params: list[cst.Param] = []
+    signatures: dict[str, list[str]] = {}  # function -> its parameter names
+    passed: list[tuple[str, int | str]] = []  # (function, position or keyword) given a loss object
+    candidates: list[tuple[cst.Call, str, str]] = []  # (call, callee name, enclosing function)
 
     class Facts:
-        depth = 0  # inside a class body
+        def __init__(self) -> None:
+            self.depth = 0  # inside a class body
+            self.functions: list[str] = []
 
         def visit_ClassDef(self, node: cst.ClassDef) -> None:
             self.depth += 1
 
         def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
             self.depth -= 1
+            return updated
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.functions.append(node.name.value)
+            signatures.setdefault(node.name.value, [p.name.value for p in node.params.params])
+
+        def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+            self.functions.pop()
             return updated
 
         def visit_Param(self, node: cst.Param) -> None:
@@ -514,13 +531,15 @@ def _module_facts(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> N
         def visit_Call(self, node: cst.Call) -> None:
             func = node.func
             if isinstance(func, cst.Name):
+                for i, a in enumerate(node.args):
+                    if isinstance(a.value, cst.Name) and a.value.value in plan.losses:
+                        passed.append((func.value, a.keyword.value if a.keyword is not None else i))
                 if (
                     self.depth == 0
-                    and func.value in plan.losses
                     and len(node.args) == 2
                     and all(a.keyword is None and not a.star for a in node.args)
                 ):
-                    plan.loss_calls[id(node)] = node
+                    candidates.append((node, func.value, self.functions[-1] if self.functions else ""))
             elif (
                 len(node.args) >= 2
                 and isinstance(node.args[1].value, cst.Name)
@@ -530,6 +549,16 @@ def _module_facts(plan: TrainingPlan, module: cst.Module, resolve: Resolve) -> N
 
     Walker(Facts()).walk(module)
     plan.weight_paths.update(id(p) for p in params if p.name.value in paths)
+    local: dict[str, set[str]] = {}  # function -> its parameters that receive a loss object
+    for fn, where in passed:
+        names = signatures.get(fn, [])
+        if isinstance(where, str):
+            local.setdefault(fn, set()).add(where)
+        elif where < len(names):
+            local.setdefault(fn, set()).add(names[where])
+    for call, name, fn in candidates:
+        if name in plan.losses or name in local.get(fn, set()):
+            plan.loss_calls[id(call)] = call
 
 
 def _scheduler_steps(plan: TrainingPlan, every: list[cst.BaseStatement]) -> None:

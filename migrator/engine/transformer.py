@@ -116,8 +116,14 @@ class TorchToKeras(cst.CSTTransformer):
             tag = "unsupported" if severity is Severity.UNSUPPORTED else "review"
             self._markers[-1].append(f"{MARKER} {tag}: {api}: {message}")
 
-    def _report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None:
-        self._find(node, severity, api, message)
+    def _report(
+        self, node: cst.CSTNode, severity: Severity, api: str, message: str, marker: bool = True
+    ) -> None:
+        if marker:
+            self._find(node, severity, api, message)
+        else:  # the rewritten code carries its own comment
+            line, col = self._line(node)
+            self.findings.append(Finding(line, col, severity, api, message))
 
     def _set_layout(self, node: cst.CSTNode, layout: Layout | None) -> None:
         self._layouts[id(node)] = (node, layout)

@@ -42,6 +42,9 @@ Schedules (:mod:`.torch_schedules`): ``ExponentialDecay``, ``PiecewiseConstantDe
 :class:`KerasBatchNorm1d`/``2d``/``3d`` (:mod:`.torch_norm`): for models trained in the migrated
 file: Keras moves the running variance towards the biased batch variance, torch the unbiased one.
 
+:func:`as_input`: arrays given to the migrated ``fit``/``evaluate``/``predict`` become float32
+(floating point, as Keras casts them) or int64 (token ids for an embedding).
+
 :func:`set_random_seed`: ``keras.utils.set_random_seed`` seeds Python's ``random``, NumPy and the
 backend; ``torch.manual_seed`` alone seeds only torch.
 """
@@ -85,6 +88,13 @@ from migrator.runtime.torch_schedules import (
 )
 
 
+def as_input(x: object) -> torch.Tensor:
+    """An array as Keras feeds it to a model: floating point as float32 (Keras casts to the layer
+    dtype), integers (token ids) as int64."""
+    t = torch.as_tensor(np.asarray(x))
+    return t.float() if t.is_floating_point() else t.long()
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch, as ``keras.utils.set_random_seed`` does."""
     random.seed(seed)
@@ -119,5 +129,6 @@ __all__ = [
     "PolynomialDecay",
     "ScheduleLR",
     "SparseCategoricalCrossentropy",
+    "as_input",
     "set_random_seed",
 ]

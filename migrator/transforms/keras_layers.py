@@ -249,7 +249,7 @@ def batch_norm(
     out: list[cst.Arg] = []
     if in_ch is not None and dims is not None:
         target = f"torch.nn.BatchNorm{dims}d"
-        if tools.train_plan.found:  # trained in this file: Keras's (biased) running variance
+        if tools.train_plan.trains:  # trained in this file: Keras's (biased) running variance
             target = f"migrator.runtime.torch_support.KerasBatchNorm{dims}d"
             tools.note(
                 Note(

@@ -48,15 +48,19 @@ def keras_optimizer(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
     scheduled = tools.train_plan.scheduled(site.bound.get("learning_rate"))
-    call, notes = construct(site, tools, scheduled, KERAS_TO_TORCH_REDUCTIONS, "sum_over_batch_size")
-    return _out(tools, partial(tools, call), site, notes)
+    built = construct(site, tools, scheduled, KERAS_TO_TORCH_REDUCTIONS, "sum_over_batch_size")
+    if isinstance(built, str):
+        return built
+    return _out(tools, partial(tools, built[0]), site, built[1])
 
 
 def keras_loss(
     tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
 ) -> LayerOut | str:
-    call, notes = construct(site, tools, False, KERAS_TO_TORCH_REDUCTIONS, "sum_over_batch_size")
-    return _out(tools, call, site, notes)
+    built = construct(site, tools, False, KERAS_TO_TORCH_REDUCTIONS, "sum_over_batch_size")
+    if isinstance(built, str):
+        return built
+    return _out(tools, built[0], site, built[1])
 
 
 def keras_schedule(

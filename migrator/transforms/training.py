@@ -110,7 +110,10 @@ def _helper_note(site: CallSite) -> Note:
     return Note(Severity.MIGRATED, f"runtime helper: {why}")
 
 
-def _constructor(site: CallSite, tools: Tools, scheduled: bool) -> tuple[cst.Call, list[Note]]:
+Built = tuple[cst.Call, list[Note]] | str  # the target constructor and its notes, or why not
+
+
+def _constructor(site: CallSite, tools: Tools, scheduled: bool) -> Built:
     return construct(site, tools, scheduled, TORCH_TO_KERAS_REDUCTIONS, "mean")
 
 
@@ -130,13 +133,15 @@ def construct(
     scheduled: bool,
     reductions: Mapping[str, str | None],
     default_reduction: str,
-) -> tuple[cst.Call, list[Note]]:
+) -> Built:
     """The target constructor of a training rule: its stock target when that is exact for these
     arguments (``TrainingSpec``), else its runtime helper (``emit``). Both directions use it."""
     spec = site.rule.training
     assert spec is not None and site.rule.emit is not None
     joined = [n for names in spec.join.values() for n in names]
     mapped = tools.map_args(site, skip=(*spec.split, *joined))
+    if mapped.unsupported is not None:
+        return mapped.unsupported
     notes = [*mapped.notes, *_reviews(site, spec)]
     args = sorted(mapped.args, key=lambda a: a.keyword is None or a.keyword.value not in _LR)
     split = _split(site, spec) + _join(site, spec, tools)
@@ -161,14 +166,21 @@ def optimizer(site: CallSite, tools: Tools) -> HookResult | str:
     opt = plan.optimizer_of_call(tools.original_call())
     if "params" not in site.bound:
         return "the optimizer is given no parameters"
+    params = site.bound["params"]
+    if isinstance(params, cst.List | cst.Tuple | cst.Dict):
+        return "parameter groups (per-group options): Keras has one optimizer per set of variables"
     scheduled = opt is not None and plan.scheduled(opt.name)
-    call, notes = _constructor(site, tools, scheduled)
-    return HookResult(call, notes=tuple(notes))
+    return _result(_constructor(site, tools, scheduled))
+
+
+def _result(built: Built) -> HookResult | str:
+    if isinstance(built, str):
+        return built
+    return HookResult(built[0], notes=tuple(built[1]))
 
 
 def loss(site: CallSite, tools: Tools) -> HookResult | str:
-    call, notes = _constructor(site, tools, scheduled=False)
-    return HookResult(call, notes=tuple(notes))
+    return _result(_constructor(site, tools, scheduled=False))
 
 
 def loss_fn(site: CallSite, tools: Tools) -> HookResult | str:
@@ -183,8 +195,10 @@ def loss_fn(site: CallSite, tools: Tools) -> HookResult | str:
         site.layouts,
         site.line,
     )
-    obj, notes = _constructor(inner, tools, scheduled=False)
-    return HookResult(_swapped(obj, target, pred), notes=tuple(notes))
+    built = _constructor(inner, tools, scheduled=False)
+    if isinstance(built, str):
+        return built
+    return HookResult(_swapped(built[0], target, pred), notes=tuple(built[1]))
 
 
 def _swapped(obj: cst.Call, target: cst.BaseExpression, pred: cst.BaseExpression) -> cst.Call:
@@ -214,8 +228,12 @@ def schedule(site: CallSite, tools: Tools) -> HookResult | str:
     if opt is None:
         return f"the optimizer {sched.optimizer!r} is not built in this file"
     if spec.template is None:  # a helper object stepped like torch's (ReduceLROnPlateau)
-        call, notes = _constructor(site, tools, scheduled=False)
-        return HookResult(call, notes=tuple(notes))
+        return _result(_constructor(site, tools, scheduled=False))
+    mapped = tools.map_args(site)
+    if mapped.unsupported is not None:
+        return mapped.unsupported
+    if sched.step is StepKind.EPOCH and "{spe}" not in spec.template:
+        return "stepped once per epoch, but this schedule is defined per optimizer step: step it per batch"
     values = {k: code_of(v) for k, v in site.bound.items()}
     values["lr"] = _lr_of(opt.call) or f"float({sched.optimizer}.learning_rate)"
     for k, v in spec.defaults.items():
@@ -264,6 +282,14 @@ def data_loader(site: CallSite, tools: Tools) -> HookResult | str:
     ds = site.bound.get("dataset")
     if ds is None:
         return "no dataset"
+    from_tensors = isinstance(ds, cst.Call) and code_of(ds.func).endswith("Dataset.from_tensor_slices")
+    if not from_tensors and not (
+        isinstance(ds, cst.Name) and ds.value in tools.training_plan().tensor_datasets
+    ):
+        return (
+            "a DataLoader over a custom Dataset: tf.data needs the data as tensors "
+            "(TensorDataset -> from_tensor_slices) or a generator (tf.data.Dataset.from_generator)"
+        )
     for name, allowed in (("sampler", "None"), ("batch_sampler", "None"), ("collate_fn", "None")):
         if not is_default(site, name, allowed):
             return f"{name}= has no tf.data counterpart here"
@@ -305,6 +331,8 @@ def statement(site: CallSite, tools: Tools) -> HookResult | str:
     if site.rule.match[0] in ("torch.no_grad", "torch.inference_mode"):
         handled = True
     if not handled:
+        if site.rule.match[0] == "torch.load":
+            return "only model.load_state_dict(torch.load(path)) maps to Keras (model.load_weights)"
         return "only inside a training loop fwmigrate recognises"
     return HookResult(site.call)
 

@@ -70,7 +70,13 @@ def _check_forward(cls: str, fn: ast.FunctionDef) -> list[str]:
                     f"{cls}.{fn.name} line {node.lineno}: `{name}` draws random numbers: "
                     "the two models use different random streams"
                 )
-            if not keras and name in _DROPOUT and not any(k.arg == "training" for k in node.keywords):
+            on_self = (  # self.dropout(h): an nn.Dropout module, off in eval mode
+                isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "self"
+            )
+            dropout = name in _DROPOUT and not on_self
+            if not keras and dropout and not any(k.arg == "training" for k in node.keywords):
                 out.append(
                     f"{cls}.forward line {node.lineno}: `{name}` without training=self.training "
                     "is active even in eval mode"

@@ -34,7 +34,7 @@ from migrator.verify.result import (
 
 TARGET_KINDS = ("class_index", "binary", "probs", "real")
 SCHEDULE_STEPS = ("epoch", "batch", "plateau", "callback", "optimizer")
-CLIP_KINDS = ("norm", "value")
+CLIP_KINDS = ("norm", "tensor_norm", "value")  # global norm, each tensor's norm, each value
 
 # Batches: training step i uses sample TRAIN_SAMPLE + i (seed + 1000 * sample, see ``Batches``),
 # the eval comparison after training EVAL_SAMPLE; both away from the eval samples of `verify`.
@@ -78,15 +78,22 @@ def one_line(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Clip:
-    kind: str  # "norm" (global norm) | "value"
+    kind: str  # one of CLIP_KINDS
     value: float
 
     def code(self, framework: str) -> str:
+        v = repr(float(self.value))
         if framework == "torch":
-            fn = "clip_grad_norm_" if self.kind == "norm" else "clip_grad_value_"
-            return f"torch.nn.utils.{fn}(model.parameters(), {self.value:g})"
-        fn = "clip_by_global_norm" if self.kind == "norm" else "clip_by_value"
-        return f"tf.{fn}(grads, {self.value:g})"
+            return {
+                "norm": f"torch.nn.utils.clip_grad_norm_(model.parameters(), {v})",
+                "tensor_norm": f"torch.nn.utils.clip_grad_norm_(p, {v}) for each parameter p",
+                "value": f"torch.nn.utils.clip_grad_value_(model.parameters(), {v})",
+            }[self.kind]
+        return {
+            "norm": f"tf.clip_by_global_norm(grads, {v})",
+            "tensor_norm": f"tf.clip_by_norm(g, {v}) for each gradient g",
+            "value": f"tf.clip_by_value(g, -{v}, {v}) for each gradient g",
+        }[self.kind]
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ class KerasTrainer(Trainer):
         if clip is not None:
             if clip.kind == "norm":
                 grads, _ = tf.clip_by_global_norm(grads, clip.value)
+            elif clip.kind == "tensor_norm":
+                grads = [tf.clip_by_norm(g, clip.value) for g in grads]
             else:
                 grads = [tf.clip_by_value(g, -clip.value, clip.value) for g in grads]
         self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs], strict=True))

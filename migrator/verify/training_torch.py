@@ -92,6 +92,9 @@ class TorchTrainer(Trainer):
         if clip is not None:
             if clip.kind == "norm":
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip.value)
+            elif clip.kind == "tensor_norm":
+                for p in self.model.parameters():
+                    torch.nn.utils.clip_grad_norm_(p, clip.value)
             else:
                 torch.nn.utils.clip_grad_value_(self.model.parameters(), clip.value)
         self.optimizer.step()

@@ -49,6 +49,7 @@ LOSS_NAMES = {
     "kld": "KLDivergence",
     "kl_divergence": "KLDivergence",
 }
+_INPUTS = "migrator.runtime.torch_support.as_input"  # floats -> float32, integers -> int64, as Keras
 ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy")
 _FIT_ARGS = (
     "x",
@@ -73,6 +74,17 @@ class Compile:
     metrics: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Callback:
+    """A migrated fit callback: a ReduceLROnPlateau factory and the key it watches, or a
+    LearningRateScheduler's ``schedule(epoch, lr)`` (``monitor`` None)."""
+
+    name: str  # the object's name in the migrated loop
+    code: str  # migrated code: the factory, or the schedule function
+    monitor: str | None
+    origin: cst.BaseExpression  # the Keras callback's constructor call
+
+
 @dataclass
 class KerasTrainingPlan:
     statements: dict[int, tuple[str, str, cst.Call]] = field(
@@ -82,13 +94,23 @@ class KerasTrainingPlan:
     assigned: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)  # name -> Keras training object
     histories: set[str] = field(default_factory=set)  # names bound to fit's History (a dict now)
     weight_paths: set[str] = field(default_factory=set)  # names that hold a weights file path
+    lr_callbacks: bool = False  # a fit has a callback that changes the learning rate
 
     @property
     def found(self) -> bool:
         return bool(self.statements)
 
+    @property
+    def trains(self) -> bool:
+        """The file fits a model (its batch norms then need Keras's running-variance update)."""
+        return any(method == "fit" for method, _, _ in self.statements.values())
+
     def scheduled(self, lr: cst.BaseExpression | None) -> bool:
-        """The learning rate is a schedule (so it changes during training)."""
+        """The learning rate changes during training: a schedule, or an LR callback in a fit."""
+        return self.lr_callbacks or self.is_schedule(lr)
+
+    def is_schedule(self, lr: cst.BaseExpression | None) -> bool:
+        """The learning-rate argument is a schedule (a name bound to one, or a call)."""
         if isinstance(lr, cst.Name):
             hit = self.assigned.get(lr.value)
             return (
@@ -163,6 +185,9 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingP
             plan.statements[id(stmt)] = (method, model, call)
         elif method in ("fit", "evaluate", "predict") and model in plan.compiles:
             plan.statements[id(stmt)] = (method, model, call)
+            cbs = _arg(call, "callbacks")
+            if method == "fit" and isinstance(cbs, cst.List | cst.Tuple):
+                plan.lr_callbacks |= any(_lr_callback(e.value, plan, resolve) for e in cbs.elements)
             small = stmt.body[0]  # type: ignore[attr-defined]
             if (
                 method == "fit"
@@ -175,6 +200,15 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingP
             if isinstance(call.args[0].value, cst.Name):
                 plan.weight_paths.add(call.args[0].value.value)
     return plan
+
+
+_LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
+
+
+def _lr_callback(expr: cst.BaseExpression, plan: KerasTrainingPlan, resolve: Resolve) -> bool:
+    if isinstance(expr, cst.Name) and expr.value in plan.assigned:
+        return plan.assigned[expr.value][1].match[0] in _LR_CALLBACKS
+    return isinstance(expr, cst.Call) and resolve(expr.func) in _LR_CALLBACKS
 
 
 def _metrics(expr: cst.BaseExpression | None) -> tuple[str, ...]:
@@ -368,9 +402,9 @@ class TrainingRewriter:
             else "torch.float32"
         )
         tensor = self.name("torch.as_tensor")
+        inputs = self.name(_INPUTS)
         ds = self.name("torch.utils.data.TensorDataset")
         dl = self.name("torch.utils.data.DataLoader")
-        f32 = self.name("torch.float32")
         ytype = self.name(ydtype)
         clip = self._clip_lines(model)
         val = _arg(call, "validation_data")
@@ -379,7 +413,7 @@ class TrainingRewriter:
             return None
         keys = ['"loss": []'] + (['"val_loss": []'] if val is not None else [])
         lines = [
-            f"train_data = {ds}({tensor}({code_of(x)}, dtype={f32}), {tensor}({code_of(y)}, dtype={ytype}))",
+            f"train_data = {ds}({inputs}({code_of(x)}), {tensor}({code_of(y)}, dtype={ytype}))",
             f"train_loader = {dl}(train_data, batch_size={batch}, shuffle={shuffle_code})",
         ]
         if val is not None:
@@ -389,11 +423,23 @@ class TrainingRewriter:
                 )
                 return None
             vx, vy = (code_of(e.value) for e in val.elements)
-            lines.append(f"x_val, y_val = {tensor}({vx}, dtype={f32}), {tensor}({vy}, dtype={ytype})")
+            lines.append(f"x_val, y_val = {inputs}({vx}), {tensor}({vy}, dtype={ytype})")
         lines += [f"{history} = {{{', '.join(keys)}}}"]
-        for name, factory, monitor in callbacks:
-            if monitor is not None:
-                lines.append(f"{name} = {factory}(optimizer)")
+        tracked = ("loss", "val_loss") if val is not None else ("loss",)
+        for cb in list(callbacks):
+            monitor = cb.monitor
+            if monitor is not None and monitor not in tracked:
+                self.report(
+                    original,
+                    Severity.REVIEW,
+                    "ReduceLROnPlateau",
+                    f"monitors {monitor!r}, which this fit does not compute"
+                    + (" (no validation_data)" if monitor.startswith("val_") else "")
+                    + ": Keras warns and never reduces; the migrated loop leaves it out",
+                )
+                callbacks.remove(cb)
+            elif monitor is not None:
+                lines.append(f"{cb.name} = {cb.code}(optimizer)")
         body = [
             f"for epoch in range({epochs}):",
             *(f"    {c}" for c in self._epoch_start(callbacks)),
@@ -416,9 +462,9 @@ class TrainingRewriter:
                 f"    with {self.name('torch.no_grad')}():",
                 f'        {history}["val_loss"].append(loss_fn({model}(x_val), y_val).item())',
             ]
-        for name, _, monitor in callbacks:
-            if monitor is not None:
-                body.append(f"    {name}.step({history}[{monitor!r}][-1])".replace("'", '"'))
+        for cb in callbacks:
+            if cb.monitor is not None:
+                body.append(f'    {cb.name}.step({history}["{cb.monitor}"][-1])')
         if self.record is None:
             self.record = self._record(model, ocall, callbacks)
         self.report(
@@ -429,9 +475,7 @@ class TrainingRewriter:
         )
         return _lines("\n".join(lines + body) + "\n")
 
-    def _record(
-        self, model: str, ocall: cst.Call, callbacks: list[tuple[str, str, str | None]]
-    ) -> dict[str, Any] | None:
+    def _record(self, model: str, ocall: cst.Call, callbacks: list[Callback]) -> dict[str, Any] | None:
         """What ``verify --train-steps`` builds on both sides, as code from the two files."""
         compiled = self.plan.compiles[model]
         if compiled.optimizer is None or compiled.loss is None:
@@ -455,25 +499,17 @@ class TrainingRewriter:
         tgt_sched: dict[str, str] | None = (
             {"name": "scheduler", "step": "batch"} if schedule is not None else None
         )
-        cbs = _arg(ocall, "callbacks")
         notes: list[str] = []
-        for (name, factory, monitor), e in zip(
-            callbacks, cbs.elements if isinstance(cbs, cst.List | cst.Tuple) else (), strict=False
-        ):
-            if monitor is None:
-                notes.append(f"the per-epoch learning-rate function {factory} is not part of the check")
+        for cb in callbacks:
+            if cb.monitor is None:
+                notes.append(f"the per-epoch learning-rate function {cb.code} is not part of the check")
                 continue
-            v = e.value
-            origin = (
-                self.plan.assigned[v.value][0]
-                if isinstance(v, cst.Name) and v.value in self.plan.assigned
-                else v
-            )
-            src_setup.append([name, code_of(origin)])
-            tgt_setup.append([name, f"{factory}(optimizer)"])
-            src_sched, tgt_sched = {"name": name, "step": "callback"}, {"name": name, "step": "plateau"}
+            src_setup.append([cb.name, code_of(cb.origin)])
+            tgt_setup.append([cb.name, f"{cb.code}(optimizer)"])
+            src_sched = {"name": cb.name, "step": "callback"}
+            tgt_sched = {"name": cb.name, "step": "plateau"}
         clip = None
-        for key, kind in (("global_clipnorm", "norm"), ("clipvalue", "value")):
+        for key, kind in (("global_clipnorm", "norm"), ("clipnorm", "tensor_norm"), ("clipvalue", "value")):
             got = _arg(opt_call, key) if opt_call is not None else None
             value = literal(got) if got is not None else None
             if isinstance(value, int | float):
@@ -507,7 +543,7 @@ class TrainingRewriter:
         """The schedule driving the optimizer's learning rate (a name or a migrated call), if any."""
         call = self._optimizer_call(original) if original is not None else None
         lr = _arg(call, "learning_rate", 0) if call is not None else None
-        if lr is None or not self.plan.scheduled(lr):
+        if lr is None or not self.plan.is_schedule(lr):
             return None
         if isinstance(lr, cst.Name):
             return lr.value
@@ -519,43 +555,35 @@ class TrainingRewriter:
             return self.plan.assigned[expr.value][0]
         return expr if isinstance(expr, cst.Call) else None
 
-    def _epoch_start(self, callbacks: list[tuple[str, str, str | None]]) -> list[str]:
+    def _epoch_start(self, callbacks: list[Callback]) -> list[str]:
         out = []
-        for _, factory, monitor in callbacks:
-            if monitor is None:  # LearningRateScheduler: schedule(epoch, lr) at the start of each epoch
+        for cb in callbacks:
+            if cb.monitor is None:  # LearningRateScheduler: schedule(epoch, lr) at each epoch's start
                 out += [
                     "for group in optimizer.param_groups:",
-                    f'    group["lr"] = {factory}(epoch, group["lr"])',
+                    f'    group["lr"] = {cb.code}(epoch, group["lr"])',
                 ]
         return out
 
-    def _callbacks(
-        self, where: cst.CSTNode, ocall: cst.Call, call: cst.Call
-    ) -> list[tuple[str, str, str | None]] | None:
-        """(name, migrated code, monitored key) per callback: a ReduceLROnPlateau factory and the
-        key it watches, or a LearningRateScheduler's ``schedule(epoch, lr)`` with no key."""
+    def _callbacks(self, where: cst.CSTNode, ocall: cst.Call, call: cst.Call) -> list[Callback] | None:
+        """The fit's callbacks, or None (and a finding) when one is not migrated."""
         ocbs, cbs = _arg(ocall, "callbacks"), _arg(call, "callbacks")
         if cbs is None or ocbs is None:
             return []
         if not isinstance(cbs, cst.List | cst.Tuple) or not isinstance(ocbs, cst.List | cst.Tuple):
             self.report(where, Severity.UNSUPPORTED, "callbacks", "callbacks must be a literal list")
             return None
-        out: list[tuple[str, str, str | None]] = []
+        out: list[Callback] = []
         for i, (oe, e) in enumerate(zip(ocbs.elements, cbs.elements, strict=True)):
             rule = self.lookup.training_rule(oe.value, "keras.callbacks")
             origin = oe.value
             if isinstance(origin, cst.Name) and origin.value in self.plan.assigned:
                 origin = self.plan.assigned[origin.value][0]
             if rule is not None and rule.id == "tf2torch.callbacks.ReduceLROnPlateau":
-                out.append(
-                    (
-                        f"plateau{i or ''}",
-                        code_of(e.value),
-                        _monitor(origin if isinstance(origin, cst.Call) else None),
-                    )
-                )
+                monitor = _monitor(origin if isinstance(origin, cst.Call) else None)
+                out.append(Callback(f"plateau{i or ''}", code_of(e.value), monitor, origin))
             elif rule is not None and rule.id == "tf2torch.callbacks.LearningRateScheduler":
-                out.append((f"lr_schedule{i or ''}", code_of(e.value), None))
+                out.append(Callback(f"lr_schedule{i or ''}", code_of(e.value), None, origin))
             else:
                 self.report(
                     where,
@@ -601,7 +629,7 @@ class TrainingRewriter:
         kind = rule.training.targets if rule is not None and rule.training is not None else None
         accuracy = any(m in ACCURACY for m in self.plan.compiles[model].metrics)
         batch = code_of(_arg(call, "batch_size", 2) or cst.Integer("32"))
-        tensor, f32 = self.name("torch.as_tensor"), self.name("torch.float32")
+        tensor = self.name("torch.as_tensor")
         ytype = self.name("torch.long" if kind == "class_index" else "torch.float32")
         dl, ds = self.name("torch.utils.data.DataLoader"), self.name("torch.utils.data.TensorDataset")
         correct = {
@@ -619,7 +647,7 @@ class TrainingRewriter:
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    eval_data = {ds}({tensor}({code_of(x)}, dtype={f32}),"
+            f"    eval_data = {ds}({self.name(_INPUTS)}({code_of(x)}),"
             f" {tensor}({code_of(y)}, dtype={ytype}))",
             f"    eval_loader = {dl}(eval_data, batch_size={batch})",
             "    total, correct, count = 0.0, 0.0, 0",
@@ -646,11 +674,10 @@ class TrainingRewriter:
         x = _arg(call, "x", 0)
         if x is None or not targets:
             return None
-        tensor, f32 = self.name("torch.as_tensor"), self.name("torch.float32")
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    {code_of(targets[0].target)} = {model}({tensor}({code_of(x)}, dtype={f32})).numpy()",
+            f"    {code_of(targets[0].target)} = {model}({self.name(_INPUTS)}({code_of(x)})).numpy()",
         ]
         self.report(
             original,
