@@ -381,7 +381,8 @@ CASES = [
     ),
     case(  # one step per epoch; min_delta 10 makes every epoch after the first a bad one
         "tf2torch.callbacks.ReduceLROnPlateau",
-        "reduce_lr = keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_delta=10.0)",
+        "reduce_lr = keras.callbacks.ReduceLROnPlateau("
+        "monitor='loss', factor=0.5, patience=2, min_delta=10.0)",
         "functools.partial(torch.optim.lr_scheduler.ReduceLROnPlateau, "
         "factor=0.5, patience=2, threshold=10.0)",
         schedule=("reduce_lr", "callback", "plateau", "plateau"),

@@ -11,7 +11,7 @@ from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.site import CallSite
 from migrator.engine.train_bindings import literal_names, with_bindings
-from migrator.engine.train_scan import Action, TrainingPlan
+from migrator.engine.train_scan import Action, StepKind, TrainingPlan
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import TrainRole
@@ -86,14 +86,15 @@ def training_record(
         s_src, s_tgt, _ = code[id(sched.call)]
         src["setup"].append([sched.name, s_src])
         tgt["setup"].append([sched.name, s_tgt])
-        src["schedule"] = {"name": sched.name, "step": sched.step.value}
+        stepping = "epoch" if sched.step is StepKind.UNSEEN else sched.step.value
+        src["schedule"] = {"name": sched.name, "step": stepping}
         if plan.is_keras_schedule(sched.name):
             tgt["setup"].append(
                 [opt.name, f'setattr({opt.name}, "learning_rate", {sched.name}) or {opt.name}']
             )
             tgt["schedule"] = {"name": sched.name, "step": "optimizer"}
         else:
-            tgt["schedule"] = {"name": sched.name, "step": sched.step.value}
+            tgt["schedule"] = {"name": sched.name, "step": stepping}
         uses["schedule"] = _rule_of(rules, sched.call, resolve).id
         break
     loss_rule = None

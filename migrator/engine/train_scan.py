@@ -27,6 +27,7 @@ class StepKind(enum.Enum):
     EPOCH = "epoch"  # scheduler.step() once per pass over the loader
     BATCH = "batch"  # scheduler.step() after every optimizer step
     PLATEAU = "plateau"  # scheduler.step(metric), once per epoch
+    UNSEEN = "unseen"  # no scheduler.step() in the file: counted per epoch where that matters
 
 
 class Action(enum.Enum):
@@ -241,7 +242,7 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
             plan.losses[name] = (call, rule)
         elif kind is TrainRole.SCHEDULE and call.args and isinstance(call.args[0].value, cst.Name):
             opt = call.args[0].value.value
-            plan.schedules[name] = Schedule(name, call, opt, StepKind.EPOCH)
+            plan.schedules[name] = Schedule(name, call, opt, StepKind.UNSEEN)
             if rule.training is not None and rule.training.template is not None:
                 plan.keras_schedules.add(name)
             plan.schedule_statements[id(stmt)] = plan.schedules[name]

@@ -256,8 +256,14 @@ def schedule(site: CallSite, tools: Tools) -> HookResult | str:
     missing = re.findall(r"\{(\w+)\}", text)
     if missing:
         return f"{missing[0]} is required"
+    stepped = {
+        StepKind.BATCH: "stepped per batch",
+        StepKind.EPOCH: "stepped per epoch",
+        StepKind.PLATEAU: "stepped per epoch",
+        StepKind.UNSEEN: "no scheduler.step() seen: taken as stepped per epoch",
+    }[sched.step]
     notes = [
-        Note(Severity.MIGRATED, f"stepped per {sched.step.value}; counted in optimizer steps"),
+        Note(Severity.MIGRATED, f"{stepped}; counted in optimizer steps"),
         *_reviews(site, spec),
     ]
     return HookResult(tools.code(text), notes=tuple(notes))
