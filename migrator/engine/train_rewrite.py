@@ -25,7 +25,6 @@ from migrator.engine.train_scan import (
 from migrator.engine.walk import Walker
 from migrator.types import Severity
 
-Emit = Callable[[str], cst.BaseExpression]  # qualified target name -> expression (imports noted)
 Report = Callable[..., None]  # (node, severity, api, message, marker=True)
 
 
