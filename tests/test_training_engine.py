@@ -311,3 +311,14 @@ def test_dropout_modules_are_not_warned_about_in_eval_mode() -> None:
     )
     warnings = forward_warnings(source)
     assert len(warnings) == 1 and "line 5" in warnings[0]
+
+
+def test_tensor_methods_on_a_trained_models_output_migrate_or_are_marked() -> None:
+    result = torch2tf(
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "def evaluate(model, x):\n"
+        "    logits = model(x)\n"
+        "    return logits.sum(), logits.argmax(dim=1)\n"
+    )
+    assert "ops.sum(logits)" in result.code
+    assert any("Tensor.argmax" == f.api for f in result.findings if f.severity is Severity.UNSUPPORTED)

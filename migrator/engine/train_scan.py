@@ -119,6 +119,11 @@ class TrainingPlan:
         return bool(self.optimizers or self.loops or self.statements or self.no_grad or self.unrecognised)
 
     @property
+    def model_names(self) -> set[str]:
+        """The names of the models the file trains (``model`` in ``model.parameters()``)."""
+        return {o.model for o in self.optimizers.values()} | {lp.model for lp in self.loops.values()}
+
+    @property
     def trains(self) -> bool:
         """The file builds an optimizer or runs a training loop (batch norm then needs torch's
         running-variance update on the Keras side)."""

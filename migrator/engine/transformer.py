@@ -216,6 +216,14 @@ class TorchToKeras(cst.CSTTransformer):
         self._set_layout(out, want)
         return out
 
+    def _model_output(self, value: cst.BaseExpression) -> bool:
+        """``model(x)`` where ``model`` is a model the training code trains."""
+        return (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Name)
+            and value.func.value in self.plan.model_names
+        )
+
     def training_plan(self) -> TrainingPlan:
         return self.plan
 
@@ -479,6 +487,8 @@ class TorchToKeras(cst.CSTTransformer):
                         s.vars[target.value] = None
                     else:
                         s.vars.pop(target.value, None)
+                elif self.plan.trains and self._model_output(original_node.value):
+                    s.vars[target.value] = None  # a model's output in training code: tensor methods apply
             elif (
                 isinstance(target, cst.Attribute)
                 and isinstance(target.value, cst.Name)
@@ -729,7 +739,7 @@ class TorchToKeras(cst.CSTTransformer):
             ):
                 self._find(original_node, Severity.MIGRATED, "Tensor.item", "-> float()")
                 return cst.Call(cst.Name("float"), [cst.Arg(recv)])
-            if self.is_tracked(recv) and self.scope is not None and self.scope.kind == "forward":
+            if self.is_tracked(recv) and self.scope is not None and self.scope.kind != "init":
                 method = func.attr.value
                 rule = self.rules.by_method.get(method)
                 if rule is None or rule.unsupported:
