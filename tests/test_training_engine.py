@@ -321,4 +321,4 @@ def test_tensor_methods_on_a_trained_models_output_migrate_or_are_marked() -> No
         "    return logits.sum(), logits.argmax(dim=1)\n"
     )
     assert "ops.sum(logits)" in result.code
-    assert any("Tensor.argmax" == f.api for f in result.findings if f.severity is Severity.UNSUPPORTED)
+    assert any(f.api == "Tensor.argmax" for f in result.findings if f.severity is Severity.UNSUPPORTED)
