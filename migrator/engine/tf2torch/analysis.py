@@ -52,6 +52,8 @@ _ALIASES = {
     "keras.layers.Input": "keras.Input",
     "keras.engine.base_layer.Layer": "keras.layers.Layer",
     "keras.Layer": "keras.layers.Layer",
+    # a torch2tf output migrated back (a round trip): its runtime-helper layer is a Keras layer
+    "migrator.runtime.keras_support.BatchNormalization": "keras.layers.BatchNormalization",
 }
 
 

@@ -32,7 +32,9 @@ from migrator.types import (
 )
 
 HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channels-first (NCHW)."
-_ROOTS = frozenset({"keras", "tensorflow"})
+# migrator: fwmigrate's own Keras runtime helpers (migrator.runtime.keras_support), in a torch2tf
+# output migrated back
+_ROOTS = frozenset({"keras", "tensorflow", "migrator"})
 
 
 def migrate_keras_source(

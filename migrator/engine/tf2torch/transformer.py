@@ -604,7 +604,7 @@ class KerasToTorch(cst.CSTTransformer):
                 "functional models (keras.Model(inputs, outputs)) are not migrated yet",
             )
             return updated_node
-        if name is not None and name.split(".", 1)[0] in ("keras", "tensorflow") and rule is None:
+        if name is not None and name.split(".", 1)[0] in ("keras", "tensorflow", "migrator") and rule is None:
             self._find(original_node, Severity.UNSUPPORTED, name, "no tf2torch rule for this API yet")
             return updated_node
         func = original_node.func
