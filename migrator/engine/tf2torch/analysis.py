@@ -57,6 +57,14 @@ _ALIASES = {
 }
 
 
+KERAS_SUPPORT = "migrator.runtime.keras_support"  # fwmigrate's Keras helpers, in a torch2tf output
+
+
+def keras_side(name: str) -> bool:
+    """A Keras/TensorFlow API, or fwmigrate's Keras runtime helper (a torch2tf output migrated back)."""
+    return name.split(".", 1)[0] in ("keras", "tensorflow") or name.startswith(KERAS_SUPPORT)
+
+
 def canonical(name: str | None) -> str | None:
     """``tf.keras.layers.Dense`` and ``tensorflow.keras.layers.Dense`` are ``keras.layers.Dense``."""
     if name is None:

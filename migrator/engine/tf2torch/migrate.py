@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 import libcst as cst
 
 from migrator.engine.emitter import code_of
 from migrator.engine.migrate import _STRINGS_AND_COMMENTS, _after_docstring
 from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
-from migrator.engine.names import build_import_table, import_bindings
+from migrator.engine.names import ImportTable, build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
-from migrator.engine.tf2torch.analysis import Analysis, canonical
+from migrator.engine.tf2torch.analysis import Analysis, canonical, keras_side
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.support import NEEDS, SUPPORT
@@ -32,9 +33,7 @@ from migrator.types import (
 )
 
 HEADER = "# Migrated from Keras by fwmigrate (tf2torch). Feature maps are channels-first (NCHW)."
-# migrator: fwmigrate's own Keras runtime helpers (migrator.runtime.keras_support), in a torch2tf
-# output migrated back
-_ROOTS = frozenset({"keras", "tensorflow", "migrator"})
+_ROOTS = frozenset({"keras", "tensorflow"})
 
 
 def migrate_keras_source(
@@ -45,7 +44,8 @@ def migrate_keras_source(
     ``input_shape`` (Keras layout, without the batch axis) declares the input of every model class
     that neither declares one (``model.build(...)``) nor is used inside another class."""
     module = cst.parse_module(source)
-    imports = build_import_table(module, _ROOTS)
+    imports = build_import_table(module, _ROOTS | {"migrator"})
+    imports = ImportTable(MappingProxyType({k: v for k, v in imports.bindings.items() if keras_side(v)}))
     if not imports.bindings:
         record = MigrationRecord(Direction.TF2TORCH, source_name, (), ())
         return MigrationResult(source, (), record, changed=False)
@@ -205,7 +205,7 @@ def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:
             imp = stmt.body[0]
             assert isinstance(imp, cst.Import | cst.ImportFrom)
             bindings = import_bindings(imp)
-            framework = bindings and all(b.qualified.split(".", 1)[0] in _ROOTS for b in bindings)
+            framework = bindings and all(keras_side(b.qualified) for b in bindings)
             used = any(re.search(rf"(?<![\w.]){re.escape(b.local)}\b", rest_code) for b in bindings)
             if framework and not used:
                 if insert_at is None:

@@ -23,7 +23,14 @@ from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, MappedArgs, Note
-from migrator.engine.tf2torch.analysis import IN_CHANNELS, Analysis, Annotations, canonical, range_count
+from migrator.engine.tf2torch.analysis import (
+    IN_CHANNELS,
+    Analysis,
+    Annotations,
+    canonical,
+    keras_side,
+    range_count,
+)
 from migrator.engine.tf2torch.emit import (
     ACTIVATIONS,
     NO_ACTIVATION,
@@ -604,7 +611,7 @@ class KerasToTorch(cst.CSTTransformer):
                 "functional models (keras.Model(inputs, outputs)) are not migrated yet",
             )
             return updated_node
-        if name is not None and name.split(".", 1)[0] in ("keras", "tensorflow", "migrator") and rule is None:
+        if name is not None and rule is None and keras_side(name):
             self._find(original_node, Severity.UNSUPPORTED, name, "no tf2torch rule for this API yet")
             return updated_node
         func = original_node.func
