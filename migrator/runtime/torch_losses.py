@@ -139,10 +139,8 @@ class KLDivergence(_KerasLoss):
         return (y_true * torch.log(y_true / y_pred)).sum(-1), None
 
 
-class BinaryCrossentropy(_KerasLoss):
-    """``keras.losses.BinaryCrossentropy``: labels smoothed towards 0.5, probabilities clipped to
-    ``[1e-7, 1 - 1e-7]`` (or logits through a stable sigmoid crossentropy), then the mean over the
-    last axis."""
+class _SmoothedCrossentropy(_KerasLoss):
+    """A crossentropy with Keras's ``from_logits`` and ``label_smoothing`` arguments."""
 
     def __init__(
         self,
@@ -155,6 +153,12 @@ class BinaryCrossentropy(_KerasLoss):
         super().__init__(reduction, channels_first=channels_first)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
+    """``keras.losses.BinaryCrossentropy``: labels smoothed towards 0.5, probabilities clipped to
+    ``[1e-7, 1 - 1e-7]`` (or logits through a stable sigmoid crossentropy), then the mean over the
+    last axis."""
 
     def per_sample(self, y_pred: Tensor, y_true: Tensor) -> tuple[Tensor, Tensor | None]:
         y_true = y_true.to(y_pred.dtype)
@@ -169,22 +173,10 @@ class BinaryCrossentropy(_KerasLoss):
         return bce.mean(-1), None
 
 
-class CategoricalCrossentropy(_KerasLoss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """``keras.losses.CategoricalCrossentropy`` on one-hot/probability targets: label smoothing
     ``y (1 - s) + s / C``; probabilities are renormalised to sum to 1 along the class axis and
     clipped to ``[1e-7, 1 - 1e-7]`` before the log."""
-
-    def __init__(
-        self,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        reduction: Reduction = "sum_over_batch_size",
-        *,
-        channels_first: bool = True,
-    ) -> None:
-        super().__init__(reduction, channels_first=channels_first)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
 
     def per_sample(self, y_pred: Tensor, y_true: Tensor) -> tuple[Tensor, Tensor | None]:
         y_true = y_true.to(y_pred.dtype)
