@@ -286,14 +286,9 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     session.move_weights(record, request["original"], batches.batch(0), warnings)
     session.install(session.pairs)
     result = compare(session, batches, request, warnings, versions, "torch2tf")
-    if int(request.get("train_steps", 0)) <= 0:
-        return result
-    from migrator.verify.training import run_training, with_training
+    from migrator.verify.training import with_train_steps
 
     def retransfer() -> None:
         transfer(session.pairs, session.flatten_shapes, session.kmodel)
 
-    training = run_training(
-        request, record, models, batches, session.in_perms, session.out_perms, retransfer, session.capture
-    )
-    return with_training(result, training)
+    return with_train_steps(result, request, record, models, batches, session, retransfer)

@@ -755,3 +755,22 @@ def with_training(result: EquivalenceResult, training: TrainingResult) -> Equiva
         elif training.failed:
             verdict = Verdict.NOT_EQUIVALENT
     return replace(result, training=training, verdict=verdict, error=error)
+
+
+def with_train_steps(
+    result: EquivalenceResult,
+    request: Mapping[str, Any],
+    record: Mapping[str, Any],
+    models: Any,
+    batches: Batches,
+    session: Any,
+    retransfer: Callable[[], None],
+) -> EquivalenceResult:
+    """``result`` with the train-step check when the request asks for it (``--train-steps``):
+    ``session`` is either direction's verify session (its layouts and layer capture)."""
+    if int(request.get("train_steps", 0)) <= 0:
+        return result
+    training = run_training(
+        request, record, models, batches, session.in_perms, session.out_perms, retransfer, session.capture
+    )
+    return with_training(result, training)
