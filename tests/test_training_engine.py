@@ -322,3 +322,37 @@ def test_tensor_methods_on_a_trained_models_output_migrate_or_are_marked() -> No
     )
     assert "ops.sum(logits)" in result.code
     assert any(f.api == "Tensor.argmax" for f in result.findings if f.severity is Severity.UNSUPPORTED)
+
+
+def test_keras_image_arrays_are_permuted_for_a_channels_first_model() -> None:
+    code = tf2torch(
+        "def build_model():\n"
+        "    return keras.Sequential([keras.Input(shape=(8, 10, 3)), layers.Conv2D(4, 3)])\n"
+        "model = build_model()\n"
+        "model.compile(optimizer='sgd', loss='mse')\n"
+        "model.fit(x, y)\n"
+        "p = model.predict(x)\n"
+    ).code
+    assert "TensorDataset(torch_support.as_input(x).permute(0, 3, 1, 2)," in code
+    assert "p = model(torch_support.as_input(x).permute(0, 3, 1, 2)).numpy()" in code
+
+
+def test_keras_fit_inside_an_expression_is_marked() -> None:
+    result = tf2torch(
+        "model = build_model()\nmodel.compile(optimizer='sgd', loss='mse')\nprint(model.evaluate(x, y))\n"
+    )
+    assert any("inside an expression" in m for m in unsupported(result))
+
+
+def test_image_data_for_a_channels_last_model_gets_a_review() -> None:
+    result = torch2tf(
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x)\n"
+        "dataset = torch.utils.data.TensorDataset(images, labels)\n"
+    )
+    reviews = [f.message for f in result.findings if f.severity is Severity.REVIEW]
+    assert any("Net take channels-last input" in m for m in reviews)

@@ -227,6 +227,14 @@ class TorchToKeras(cst.CSTTransformer):
     def training_plan(self) -> TrainingPlan:
         return self.plan
 
+    def channels_last_models(self) -> list[str]:
+        """Classes migrated so far whose first input is permuted (channels-first -> last)."""
+        return sorted(
+            name
+            for name, (_, inputs, _) in self.class_records.items()
+            if inputs and inputs[0].perm is not None and list(inputs[0].perm) != sorted(inputs[0].perm)
+        )
+
     def original_call(self) -> cst.Call:
         node = self._current_original
         assert isinstance(node, cst.Call)

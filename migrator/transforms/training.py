@@ -280,7 +280,19 @@ def tensor_dataset(site: CallSite, tools: Tools) -> HookResult | str:
         for i, t in enumerate(tensors)
     ]
     arg = cst.Tuple(elems) if len(tensors) > 1 else tensors[0]
-    return HookResult(tools.call("tensorflow.data.Dataset.from_tensor_slices", [cst.Arg(arg)]))
+    notes = []
+    models = tools.channels_last_models()
+    if models:
+        notes.append(
+            Note(
+                Severity.REVIEW,
+                f"{', '.join(models)} take channels-last input: transpose channels-first images "
+                "(N, C, H, W) to (N, H, W, C) before they reach the model",
+            )
+        )
+    return HookResult(
+        tools.call("tensorflow.data.Dataset.from_tensor_slices", [cst.Arg(arg)]), notes=tuple(notes)
+    )
 
 
 def data_loader(site: CallSite, tools: Tools) -> HookResult | str:

@@ -95,10 +95,23 @@ class KerasTrainingPlan:
     histories: set[str] = field(default_factory=set)  # names bound to fit's History (a dict now)
     weight_paths: set[str] = field(default_factory=set)  # names that hold a weights file path
     lr_callbacks: bool = False  # a fit has a callback that changes the learning rate
+    model_sources: dict[str, str] = field(default_factory=dict)  # model -> the function building it
 
     @property
     def found(self) -> bool:
         return bool(self.statements)
+
+    def unhandled(self, call: cst.Call) -> bool:
+        """``model.fit/evaluate/predict(...)`` of a compiled model that is not a statement of its
+        own (``return model.predict(x)``), so it cannot become the torch statements."""
+        func = call.func
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in ("fit", "evaluate", "predict")
+            and isinstance(func.value, cst.Name)
+            and func.value.value in self.compiles
+            and all(c is not call for _, _, c in self.statements.values())
+        )
 
     @property
     def trains(self) -> bool:
@@ -167,6 +180,8 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingP
             and isinstance(stmt.body[0].value, cst.Call)
         ):
             call = stmt.body[0].value
+            if isinstance(call.func, cst.Name):  # model = build_model() / Net()
+                plan.model_sources[stmt.body[0].targets[0].target.value] = call.func.value
             qual = resolve(call.func)
             rule = rules.by_name.get(qual) if qual is not None else None
             if rule is not None and rule.training is not None:
@@ -247,6 +262,8 @@ class Lookup(Protocol):
     def target_code(self, call: cst.Call) -> str: ...
 
     def known_names(self, side: str) -> dict[str, str]: ...
+
+    def input_perm(self, builder: str) -> tuple[int, ...] | None: ...
 
 
 class TrainingRewriter:
@@ -402,7 +419,6 @@ class TrainingRewriter:
             else "torch.float32"
         )
         tensor = self.name("torch.as_tensor")
-        inputs = self.name(_INPUTS)
         ds = self.name("torch.utils.data.TensorDataset")
         dl = self.name("torch.utils.data.DataLoader")
         ytype = self.name(ydtype)
@@ -413,7 +429,7 @@ class TrainingRewriter:
             return None
         keys = ['"loss": []'] + (['"val_loss": []'] if val is not None else [])
         lines = [
-            f"train_data = {ds}({inputs}({code_of(x)}), {tensor}({code_of(y)}, dtype={ytype}))",
+            f"train_data = {ds}({self._input(model, code_of(x))}, {tensor}({code_of(y)}, dtype={ytype}))",
             f"train_loader = {dl}(train_data, batch_size={batch}, shuffle={shuffle_code})",
         ]
         if val is not None:
@@ -423,7 +439,7 @@ class TrainingRewriter:
                 )
                 return None
             vx, vy = (code_of(e.value) for e in val.elements)
-            lines.append(f"x_val, y_val = {inputs}({vx}), {tensor}({vy}, dtype={ytype})")
+            lines.append(f"x_val, y_val = {self._input(model, vx)}, {tensor}({vy}, dtype={ytype})")
         lines += [f"{history} = {{{', '.join(keys)}}}"]
         tracked = ("loss", "val_loss") if val is not None else ("loss",)
         for cb in list(callbacks):
@@ -555,6 +571,16 @@ class TrainingRewriter:
             return self.plan.assigned[expr.value][0]
         return expr if isinstance(expr, cst.Call) else None
 
+    def _input(self, model: str, x: str) -> str:
+        """Arrays as the migrated model takes them: ``as_input``, and a permute when the model is
+        channels-first while Keras took the arrays channels-last (NHWC -> NCHW)."""
+        code = f"{self.name(_INPUTS)}({x})"
+        source = self.plan.model_sources.get(model)
+        perm = self.lookup.input_perm(source) if source is not None else None
+        if perm is not None and list(perm) != sorted(perm):
+            code += f".permute({', '.join(str(p) for p in perm)})"
+        return code
+
     def _epoch_start(self, callbacks: list[Callback]) -> list[str]:
         out = []
         for cb in callbacks:
@@ -647,8 +673,7 @@ class TrainingRewriter:
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    eval_data = {ds}({self.name(_INPUTS)}({code_of(x)}),"
-            f" {tensor}({code_of(y)}, dtype={ytype}))",
+            f"    eval_data = {ds}({self._input(model, code_of(x))}, {tensor}({code_of(y)}, dtype={ytype}))",
             f"    eval_loader = {dl}(eval_data, batch_size={batch})",
             "    total, correct, count = 0.0, 0.0, 0",
             "    for xb, yb in eval_loader:",
@@ -677,7 +702,7 @@ class TrainingRewriter:
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    {code_of(targets[0].target)} = {model}({self.name(_INPUTS)}({code_of(x)})).numpy()",
+            f"    {code_of(targets[0].target)} = {model}({self._input(model, code_of(x))}).numpy()",
         ]
         self.report(
             original,

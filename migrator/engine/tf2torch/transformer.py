@@ -144,6 +144,12 @@ class KerasToTorch(cst.CSTTransformer):
     def report(self, node: cst.CSTNode, severity: Severity, api: str, message: str) -> None:
         self._find(node, severity, api, message)
 
+    def input_perm(self, builder: str) -> tuple[int, ...] | None:
+        """How the model a class or builder function makes takes its first input: the permutation
+        from the Keras layout (None when unknown)."""
+        inputs = self.ann.inputs.get(builder)
+        return inputs[0][1].cell.perm if inputs else None
+
     def known_names(self, side: str) -> dict[str, str]:
         """Definitions the training record may need: literal locals, and the training objects
         (optimizers, schedules, callbacks) the file assigns to names, in each file's code."""
@@ -609,6 +615,14 @@ class KerasToTorch(cst.CSTTransformer):
                 Severity.UNSUPPORTED,
                 name,
                 "functional models (keras.Model(inputs, outputs)) are not migrated yet",
+            )
+            return updated_node
+        if self.train_plan.unhandled(original_node):
+            self._find(
+                original_node,
+                Severity.UNSUPPORTED,
+                f"model.{original_node.func.attr.value}",  # type: ignore[attr-defined]
+                "inside an expression: assign its result in a statement of its own to migrate it",
             )
             return updated_node
         if name is not None and rule is None and keras_side(name):
