@@ -16,7 +16,7 @@ from migrator.engine.tf2torch.analysis import Analysis, canonical, keras_side
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.support import NEEDS, SUPPORT
-from migrator.engine.tf2torch.training import scan as scan_training
+from migrator.engine.tf2torch.train_scan import scan as scan_training
 from migrator.engine.tf2torch.transformer import KerasToTorch
 from migrator.engine.tf2torch.values import LayerVal, SeqBuilder, TensorVal
 from migrator.engine.values import literal

@@ -5,232 +5,34 @@ and the loss module; ``model.fit`` becomes a ``DataLoader`` over ``TensorDataset
 Keras runs (train mode, zero_grad, forward, loss, backward, clipping, step, the schedule per
 step, the epoch's mean loss, validation, LR callbacks); ``evaluate`` and ``predict`` run in eval
 mode under ``torch.no_grad()``; ``save_weights``/``load_weights``/``save`` become state_dict files.
-``scan`` finds these statements on the original tree; ``TrainingRewriter`` writes them from the
-migrated expressions.
+``train_scan.scan`` finds these statements on the original tree; ``TrainingRewriter`` writes
+them from the migrated expressions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.tf2torch.train_scan import (
+    ACCURACY,
+    FIT_ARGS,
+    LOSS_NAMES,
+    OPTIMIZER_NAMES,
+    Callback,
+    KerasTrainingPlan,
+    call_arg,
+)
 from migrator.engine.train_bindings import with_bindings
 from migrator.engine.values import literal
-from migrator.rules.loader import RuleSet
-from migrator.rules.schema import Rule, TrainRole
+from migrator.rules.schema import Rule
 from migrator.types import Severity
 
-# strings Keras accepts for optimizers and losses (keras.optimizers.get / keras.losses.get)
-OPTIMIZER_NAMES = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "adadelta": "Adadelta",
-    "adamax": "Adamax",
-    "nadam": "Nadam",
-}
-LOSS_NAMES = {
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "binary_crossentropy": "BinaryCrossentropy",
-    "mse": "MeanSquaredError",
-    "mean_squared_error": "MeanSquaredError",
-    "mae": "MeanAbsoluteError",
-    "mean_absolute_error": "MeanAbsoluteError",
-    "huber": "Huber",
-    "huber_loss": "Huber",
-    "kld": "KLDivergence",
-    "kl_divergence": "KLDivergence",
-}
 _INPUTS = "migrator.runtime.torch_support.as_input"  # floats -> float32, integers -> int64, as Keras
-ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy")
-_FIT_ARGS = (
-    "x",
-    "y",
-    "batch_size",
-    "epochs",
-    "verbose",
-    "callbacks",
-    "validation_split",
-    "validation_data",
-    "shuffle",
-)
-
-Resolve = Callable[[cst.BaseExpression], "str | None"]
-
-
-@dataclass(frozen=True)
-class Compile:
-    model: str
-    optimizer: cst.BaseExpression | None
-    loss: cst.BaseExpression | None
-    metrics: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Callback:
-    """A migrated fit callback: a ReduceLROnPlateau factory and the key it watches, or a
-    LearningRateScheduler's ``schedule(epoch, lr)`` (``monitor`` None)."""
-
-    name: str  # the object's name in the migrated loop
-    code: str  # migrated code: the factory, or the schedule function
-    monitor: str | None
-    origin: cst.BaseExpression  # the Keras callback's constructor call
-
-
-@dataclass
-class KerasTrainingPlan:
-    statements: dict[int, tuple[str, str, cst.Call]] = field(
-        default_factory=dict
-    )  # id -> (method, model, call)
-    compiles: dict[str, Compile] = field(default_factory=dict)  # model name -> its compile
-    assigned: dict[str, tuple[cst.Call, Rule]] = field(default_factory=dict)  # name -> Keras training object
-    histories: set[str] = field(default_factory=set)  # names bound to fit's History (a dict now)
-    weight_paths: set[str] = field(default_factory=set)  # names that hold a weights file path
-    lr_callbacks: bool = False  # a fit has a callback that changes the learning rate
-    model_sources: dict[str, str] = field(default_factory=dict)  # model -> the function building it
-
-    @property
-    def found(self) -> bool:
-        return bool(self.statements)
-
-    def unhandled(self, call: cst.Call) -> bool:
-        """``model.fit/evaluate/predict(...)`` of a compiled model that is not a statement of its
-        own (``return model.predict(x)``), so it cannot become the torch statements."""
-        func = call.func
-        return (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in ("fit", "evaluate", "predict")
-            and isinstance(func.value, cst.Name)
-            and func.value.value in self.compiles
-            and all(c is not call for _, _, c in self.statements.values())
-        )
-
-    @property
-    def trains(self) -> bool:
-        """The file fits a model (its batch norms then need Keras's running-variance update)."""
-        return any(method == "fit" for method, _, _ in self.statements.values())
-
-    def scheduled(self, lr: cst.BaseExpression | None) -> bool:
-        """The learning rate changes during training: a schedule, or an LR callback in a fit."""
-        return self.lr_callbacks or self.is_schedule(lr)
-
-    def is_schedule(self, lr: cst.BaseExpression | None) -> bool:
-        """The learning-rate argument is a schedule (a name bound to one, or a call)."""
-        if isinstance(lr, cst.Name):
-            hit = self.assigned.get(lr.value)
-            return (
-                hit is not None and hit[1].training is not None and hit[1].training.role is TrainRole.SCHEDULE
-            )
-        return isinstance(lr, cst.Call)
-
-
-def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
-    for stmt in body:
-        yield stmt
-        if isinstance(stmt, cst.ClassDef):
-            continue
-        inner = getattr(stmt, "body", None)
-        if isinstance(inner, cst.IndentedBlock):
-            yield from _statements(inner.body)
-        orelse = getattr(stmt, "orelse", None)
-        if orelse is not None and isinstance(getattr(orelse, "body", None), cst.IndentedBlock):
-            yield from _statements(orelse.body.body)
-
-
-def _model_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
-    """``[targets =] model.method(...)`` as a whole statement."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return None
-    small = stmt.body[0]
-    value = small.value if isinstance(small, cst.Expr | cst.Assign) else None
-    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute):
-        return None
-    if not isinstance(value.func.value, cst.Name):
-        return None
-    return value.func.attr.value, value.func.value.value, value
-
-
-def _arg(call: cst.Call, name: str, position: int | None = None) -> cst.BaseExpression | None:
-    for i, a in enumerate(call.args):
-        if a.keyword is not None and a.keyword.value == name:
-            return a.value
-        if a.keyword is None and position is not None and i == position:
-            return a.value
-    return None
-
-
-def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingPlan:
-    plan = KerasTrainingPlan()
-    every = list(_statements(module.body))
-    for stmt in every:
-        if (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Assign)
-            and len(stmt.body[0].targets) == 1
-            and isinstance(stmt.body[0].targets[0].target, cst.Name)
-            and isinstance(stmt.body[0].value, cst.Call)
-        ):
-            call = stmt.body[0].value
-            if isinstance(call.func, cst.Name):  # model = build_model() / Net()
-                plan.model_sources[stmt.body[0].targets[0].target.value] = call.func.value
-            qual = resolve(call.func)
-            rule = rules.by_name.get(qual) if qual is not None else None
-            if rule is not None and rule.training is not None:
-                plan.assigned[stmt.body[0].targets[0].target.value] = (call, rule)
-        hit = _model_call(stmt)
-        if hit is None:
-            continue
-        method, model, call = hit
-        if method == "compile":
-            plan.compiles[model] = Compile(
-                model,
-                _arg(call, "optimizer", 0),
-                _arg(call, "loss", 1),
-                _metrics(_arg(call, "metrics", 3)),
-            )
-            plan.statements[id(stmt)] = (method, model, call)
-        elif method in ("fit", "evaluate", "predict") and model in plan.compiles:
-            plan.statements[id(stmt)] = (method, model, call)
-            cbs = _arg(call, "callbacks")
-            if method == "fit" and isinstance(cbs, cst.List | cst.Tuple):
-                plan.lr_callbacks |= any(_lr_callback(e.value, plan, resolve) for e in cbs.elements)
-            small = stmt.body[0]  # type: ignore[attr-defined]
-            if (
-                method == "fit"
-                and isinstance(small, cst.Assign)
-                and isinstance(small.targets[0].target, cst.Name)
-            ):
-                plan.histories.add(small.targets[0].target.value)
-        elif method in ("save_weights", "load_weights", "save") and call.args:
-            plan.statements[id(stmt)] = (method, model, call)
-            if isinstance(call.args[0].value, cst.Name):
-                plan.weight_paths.add(call.args[0].value.value)
-    return plan
-
-
-_LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
-
-
-def _lr_callback(expr: cst.BaseExpression, plan: KerasTrainingPlan, resolve: Resolve) -> bool:
-    if isinstance(expr, cst.Name) and expr.value in plan.assigned:
-        return plan.assigned[expr.value][1].match[0] in _LR_CALLBACKS
-    return isinstance(expr, cst.Call) and resolve(expr.func) in _LR_CALLBACKS
-
-
-def _metrics(expr: cst.BaseExpression | None) -> tuple[str, ...]:
-    value = literal(expr) if expr is not None else []
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return ("?",) if expr is not None else ()
 
 
 def _lines(text: str) -> list[cst.BaseStatement]:
@@ -318,8 +120,8 @@ class TrainingRewriter:
         self, original: cst.CSTNode, model: str, ocall: cst.Call, call: cst.Call
     ) -> list[cst.BaseStatement] | None:
         compiled = self.plan.compiles[model]
-        opt = _arg(call, "optimizer", 0)
-        loss = _arg(call, "loss", 1)
+        opt = call_arg(call, "optimizer", 0)
+        loss = call_arg(call, "loss", 1)
         if opt is None or loss is None:
             self.report(
                 original, Severity.UNSUPPORTED, f"{model}.compile", "compile needs an optimizer and a loss"
@@ -380,7 +182,7 @@ class TrainingRewriter:
         if model not in self._compiled:
             return None
         unknown = [
-            a.keyword.value for a in call.args if a.keyword is not None and a.keyword.value not in _FIT_ARGS
+            a.keyword.value for a in call.args if a.keyword is not None and a.keyword.value not in FIT_ARGS
         ]
         if unknown or any(a.star for a in call.args):
             self.report(
@@ -390,7 +192,7 @@ class TrainingRewriter:
                 f"fit({unknown[0] if unknown else '*args'}=...) is not migrated",
             )
             return None
-        x, y = _arg(call, "x", 0), _arg(call, "y", 1)
+        x, y = call_arg(call, "x", 0), call_arg(call, "y", 1)
         if x is None or y is None:
             self.report(
                 original,
@@ -399,7 +201,7 @@ class TrainingRewriter:
                 "fit over a dataset or generator is not migrated; pass arrays",
             )
             return None
-        if _arg(call, "validation_split") is not None:
+        if call_arg(call, "validation_split") is not None:
             self.report(
                 original,
                 Severity.UNSUPPORTED,
@@ -408,9 +210,9 @@ class TrainingRewriter:
             )
             return None
         _, _, rule, schedule = self._compiled[model]
-        batch = code_of(_arg(call, "batch_size", 2) or cst.Integer("32"))
-        epochs = code_of(_arg(call, "epochs", 3) or cst.Integer("1"))
-        shuffle = _arg(call, "shuffle")
+        batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
+        epochs = code_of(call_arg(call, "epochs", 3) or cst.Integer("1"))
+        shuffle = call_arg(call, "shuffle")
         shuffle_code = code_of(shuffle) if shuffle is not None else "True"
         history = code_of(targets[0].target) if targets else "history"
         ydtype = (
@@ -423,7 +225,7 @@ class TrainingRewriter:
         dl = self.name("torch.utils.data.DataLoader")
         ytype = self.name(ydtype)
         clip = self._clip_lines(model)
-        val = _arg(call, "validation_data")
+        val = call_arg(call, "validation_data")
         callbacks = self._callbacks(original, ocall, call)
         if callbacks is None:
             return None
@@ -502,7 +304,7 @@ class TrainingRewriter:
             return None
         src_setup: list[list[str]] = []
         opt_call = self._optimizer_call(compiled.optimizer)
-        lr = _arg(opt_call, "learning_rate", 0) if opt_call is not None else None
+        lr = call_arg(opt_call, "learning_rate", 0) if opt_call is not None else None
         src_setup.append(["optimizer", self.lookup.source_code(compiled.optimizer, "keras.optimizers")])
         src_setup.append(["loss_fn", self.lookup.source_code(compiled.loss, "keras.losses")])
         tgt_setup = [list(p) for p in self._setup[model]]
@@ -526,7 +328,7 @@ class TrainingRewriter:
             tgt_sched = {"name": cb.name, "step": "plateau"}
         clip = None
         for key, kind in (("global_clipnorm", "norm"), ("clipnorm", "tensor_norm"), ("clipvalue", "value")):
-            got = _arg(opt_call, key) if opt_call is not None else None
+            got = call_arg(opt_call, key) if opt_call is not None else None
             value = literal(got) if got is not None else None
             if isinstance(value, int | float):
                 clip = {"kind": kind, "value": float(value)}
@@ -558,12 +360,12 @@ class TrainingRewriter:
     def _schedule_of(self, original: cst.BaseExpression | None, migrated: cst.BaseExpression) -> str | None:
         """The schedule driving the optimizer's learning rate (a name or a migrated call), if any."""
         call = self._optimizer_call(original) if original is not None else None
-        lr = _arg(call, "learning_rate", 0) if call is not None else None
+        lr = call_arg(call, "learning_rate", 0) if call is not None else None
         if lr is None or not self.plan.is_schedule(lr):
             return None
         if isinstance(lr, cst.Name):
             return lr.value
-        got = _arg(migrated, "lr") if isinstance(migrated, cst.Call) else None
+        got = call_arg(migrated, "lr") if isinstance(migrated, cst.Call) else None
         return code_of(got) if got is not None else None
 
     def _optimizer_call(self, expr: cst.BaseExpression) -> cst.Call | None:
@@ -593,7 +395,7 @@ class TrainingRewriter:
 
     def _callbacks(self, where: cst.CSTNode, ocall: cst.Call, call: cst.Call) -> list[Callback] | None:
         """The fit's callbacks, or None (and a finding) when one is not migrated."""
-        ocbs, cbs = _arg(ocall, "callbacks"), _arg(call, "callbacks")
+        ocbs, cbs = call_arg(ocall, "callbacks"), call_arg(call, "callbacks")
         if cbs is None or ocbs is None:
             return []
         if not isinstance(cbs, cst.List | cst.Tuple) or not isinstance(ocbs, cst.List | cst.Tuple):
@@ -637,7 +439,7 @@ class TrainingRewriter:
             ),
             ("clipvalue", f"{self.name(utils + '.clip_grad_value_')}({model}.parameters(), {{}})"),
         ):
-            v = _arg(opt, key)
+            v = call_arg(opt, key)
             if v is not None:
                 out += text.format(code_of(v)).splitlines()
         return out
@@ -648,13 +450,13 @@ class TrainingRewriter:
     ) -> list[cst.BaseStatement] | None:
         if model not in self._compiled:
             return None
-        x, y = _arg(call, "x", 0), _arg(call, "y", 1)
+        x, y = call_arg(call, "x", 0), call_arg(call, "y", 1)
         if x is None or y is None:
             return None
         _, _, rule, _ = self._compiled[model]
         kind = rule.training.targets if rule is not None and rule.training is not None else None
         accuracy = any(m in ACCURACY for m in self.plan.compiles[model].metrics)
-        batch = code_of(_arg(call, "batch_size", 2) or cst.Integer("32"))
+        batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
         tensor = self.name("torch.as_tensor")
         ytype = self.name("torch.long" if kind == "class_index" else "torch.float32")
         dl, ds = self.name("torch.utils.data.DataLoader"), self.name("torch.utils.data.TensorDataset")
@@ -696,7 +498,7 @@ class TrainingRewriter:
     def _predict(
         self, original: cst.CSTNode, model: str, call: cst.Call, targets: Sequence[cst.AssignTarget]
     ) -> list[cst.BaseStatement] | None:
-        x = _arg(call, "x", 0)
+        x = call_arg(call, "x", 0)
         if x is None or not targets:
             return None
         lines = [
@@ -740,7 +542,7 @@ class TrainingRewriter:
 
 
 def _monitor(call: cst.Call | None) -> str:
-    m = _arg(call, "monitor", 0) if call is not None else None
+    m = call_arg(call, "monitor", 0) if call is not None else None
     return str(m.evaluated_value) if isinstance(m, cst.SimpleString) else "val_loss"
 
 

@@ -43,13 +43,8 @@ from migrator.engine.tf2torch.emit import (
 )
 from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape
-from migrator.engine.tf2torch.training import (
-    LOSS_NAMES,
-    OPTIMIZER_NAMES,
-    KerasTrainingPlan,
-    TrainingRewriter,
-    torch_weights_path,
-)
+from migrator.engine.tf2torch.train_scan import LOSS_NAMES, OPTIMIZER_NAMES, KerasTrainingPlan
+from migrator.engine.tf2torch.training import TrainingRewriter, torch_weights_path
 from migrator.engine.tf2torch.values import identity, permute_between
 from migrator.engine.train_bindings import literal_names
 from migrator.engine.values import literal, parse_code
