@@ -11,7 +11,8 @@ import numpy as np
 from migrator.verify.arrays import Array, flat, to_numpy
 from migrator.verify.tf2torch import keras_call
 from migrator.verify.tf2torch_transfer import keras_named
-from migrator.verify.training import SidePlan, Trainer
+from migrator.verify.training import Trainer
+from migrator.verify.training_plan import SidePlan
 
 
 def _keras_inputs(xs: list[Array]) -> list[Array]:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from migrator.verify.arrays import Array, flat, to_numpy
-from migrator.verify.training import SidePlan, Trainer
+from migrator.verify.training import Trainer
+from migrator.verify.training_plan import SidePlan
 
 _DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
 # functional dropout and its default for `training`
