@@ -345,6 +345,46 @@ def _migrate(
     return target
 
 
+@main.command("rules")
+@click.option(
+    "--direction", type=click.Choice([d.value for d in Direction]), default=None, help="Only this direction."
+)
+@click.option(
+    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path), help="Extra rule directory."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def rules_cmd(direction: str | None, rule_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """List the loaded rules: id, direction, what each matches and what it emits."""
+    from migrator.report.rules_text import rules_json, rules_table
+    from migrator.rules.catalog import catalog
+
+    try:
+        entries = catalog(Direction(direction) if direction else None, rule_dirs)
+    except RuleError as exc:
+        _fail(str(exc))
+    click.echo(rules_json(entries) if as_json else rules_table(entries), nl=False)
+
+
+@main.command("explain")
+@click.argument("rule_id")
+@click.option(
+    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path), help="Extra rule directory."
+)
+def explain_cmd(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
+    """Print a rule's documentation and examples (ids as `fwmigrate rules` lists them)."""
+    from migrator.report.rules_text import explain
+    from migrator.rules.catalog import find
+
+    try:
+        found = find(rule_id, rule_dirs)
+    except RuleError as exc:
+        _fail(str(exc))
+    if isinstance(found, list):
+        hint = f"; did you mean {', '.join(found)}?" if found else "; see `fwmigrate rules`"
+        _fail(f"no rule with id {rule_id!r}{hint}")
+    click.echo(explain(found), nl=False)
+
+
 @main.command("verify")
 @click.argument("original", type=click.Path(path_type=Path))
 @click.argument("migrated", type=click.Path(path_type=Path))
