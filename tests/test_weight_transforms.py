@@ -34,6 +34,7 @@ from migrator.weights import (
     apply_transform,
     get_transform,
 )
+from tests.conftest import layernorm_atol
 
 Array = npt.NDArray[Any]
 
@@ -386,13 +387,8 @@ def test_layernorm_last_dim(seed: int, n: int, length: int, c: int, bias: bool) 
     layer = keras.layers.LayerNormalization(epsilon=1e-5, center=bias)
     transfer("layernorm", module, layer, (n, length, c))
     x = randn(rng, n, length, c)  # (N, L, C): same layout in both frameworks
-    # Normalising divides float32 rounding by the row's spread: a row of two nearly equal values
-    # (c=2) is ill-conditioned, so the bound grows with 1/std like the error does.
-    spread = float(np.sqrt(x.var(axis=-1).min() + 1e-5))
     got, want = run_keras(layer, x), run_torch(module, x)
-    scale = float(np.abs(want).max())
-    conditioning = max(1.0, float(np.abs(x).max()) / spread)
-    np.testing.assert_allclose(got, want, atol=1e-5 * scale + 1e-6 * conditioning)
+    np.testing.assert_allclose(got, want, atol=layernorm_atol(x, want))
 
 
 @pytest.mark.frameworks
