@@ -7,7 +7,6 @@ migration run into the command's exit code.
 
 from __future__ import annotations
 
-import ast
 import enum
 import fnmatch
 import functools
@@ -354,35 +353,14 @@ class FileOutcome:
         return self.counts.unsupported > 0
 
 
-_TORCH_ROOTS = frozenset({"torch"})
-_KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
-
-
-def _imported_roots(tree: ast.AST) -> set[str]:
-    roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
-
-
 def detect_direction(source: str, name: str) -> Direction | None:
-    """The direction for a file from what it imports: torch -> torch2tf, keras or tensorflow ->
-    tf2torch, neither -> None. Raises :class:`migrator.api.InputError` (one line naming ``name``)
-    for a syntax error or a file that imports both."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as err:
-        raise api.InputError(f"{name}:{err.lineno}:{err.offset}: syntax error: {err.msg}") from None
-    roots = _imported_roots(tree)
-    torch, keras = bool(roots & _TORCH_ROOTS), bool(roots & _KERAS_ROOTS)
-    if torch and keras:
-        raise api.InputError(f"{name}: imports both torch and keras/tensorflow; set the direction explicitly")
-    if torch:
-        return Direction.TORCH2TF
-    return Direction.TF2TORCH if keras else None
+    """The direction for a file from its top-level imports, as ``fwmigrate check`` decides it
+    (:mod:`migrator.check.detect`): torch -> torch2tf, keras or tensorflow -> tf2torch, both -> the
+    framework the file uses more, neither -> None. Raises :class:`migrator.api.InputError` (one
+    line naming ``name``) for a syntax error."""
+    from migrator.check.detect import detect, parse
+
+    return detect(parse(source, name)).direction
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from migrator import __version__, api
+from migrator.report.check_formats import FORMATS
 from migrator.report.summary import render_summary
 from migrator.report.verify_text import render_verify_text
 from migrator.rules.loader import RuleError
@@ -383,6 +384,87 @@ def explain_cmd(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
         hint = f"; did you mean {', '.join(found)}?" if found else "; see `fwmigrate rules`"
         _fail(f"no rule with id {rule_id!r}{hint}")
     click.echo(explain(found), nl=False)
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--direction",
+    type=click.Choice(["auto", *(d.value for d in Direction)]),
+    default="auto",
+    show_default=True,
+    help="auto: per file from its imports (torch: torch2tf; keras/tensorflow: tf2torch).",
+)
+@click.option(
+    "--min-score",
+    "min_score",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    help="Fail (exit 1) when a file's portability score is below this.",
+)
+@click.option("--allow-unsupported", is_flag=True, help="Do not fail on unsupported constructs.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report here, not to stdout.",
+)
+@click.option(
+    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path), help="Extra rule directory."
+)
+@click.option("--verbose", "-v", is_flag=True, help="List migrated constructs too (text and Markdown).")
+def check_cmd(
+    paths: tuple[Path, ...],
+    direction: str,
+    min_score: float,
+    allow_unsupported: bool,
+    fmt: str,
+    output: Path | None,
+    rule_dirs: tuple[Path, ...],
+    verbose: bool,
+) -> None:
+    """Report how portable PATHs are: each framework construct, whether a rule migrates it, and a
+    portability score per file. Static: nothing is imported or run, nothing written but --output.
+
+    A directory PATH stands for its *.py files. Exit 0 when every file passes (score at least
+    --min-score and, unless --allow-unsupported, no unsupported construct), 1 when one does not,
+    2 for usage or input errors (a file that cannot be read or parsed is reported, the others are
+    still checked).
+    """
+    from migrator.check import Policy, check_output, check_paths, expand_paths
+    from migrator.report.check_formats import render_check
+
+    try:
+        files = expand_paths(paths)
+        if output is not None:
+            check_output(output, files)
+        report = check_paths(
+            files,
+            None if direction == "auto" else Direction(direction),
+            rule_dirs,
+            Policy(min_score, allow_unsupported),
+            debug=os.environ.get("FWMIGRATE_DEBUG") == "1",
+        )
+        for failed in report.errors:
+            click.echo(f"fwmigrate: error: {failed.error}", err=True)
+        if report.checked:  # no report when no file could be checked at all
+            text = render_check(report, fmt, verbose)
+            if output is not None:
+                api.write_atomic(output, text)
+            else:
+                click.echo(text, nl=False)
+    except (api.InputError, RuleError) as exc:
+        _fail(str(exc))
+    sys.exit(EXIT_USAGE if report.errors else EXIT_OK if report.passed else EXIT_UNSUPPORTED)
 
 
 @main.command("verify")

@@ -26,12 +26,12 @@ def catalog(direction: Direction | None, extra_dirs: Iterable[Path] = ()) -> lis
     dirs = tuple(extra_dirs)
     out: list[Entry] = []
     for d in [direction] if direction is not None else list(Direction):
-        rules = load_rules(d, [p for p in dirs if _direction_of(p) in (None, d)])
+        rules = load_rules(d, [p for p in dirs if direction_of(p) in (None, d)])
         out += [Entry(d, r) for r in rules.rules if r.id.startswith(d.value + ".")]
     return sorted(out, key=lambda e: (e.direction.value, e.rule.id))
 
 
-def _direction_of(path: Path) -> Direction | None:
+def direction_of(path: Path) -> Direction | None:
     """A rule directory's direction, from its files' rule ids (None: unknown, try both)."""
     for f in sorted(path.rglob("*.toml")):
         text = f.read_text(encoding="utf-8", errors="replace")

@@ -1,0 +1,38 @@
+"""The files a check covers: PATH arguments, a directory expanded to its ``*.py`` files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from migrator.api import InputError, check_writable
+
+
+def expand_paths(args: Iterable[Path]) -> tuple[Path, ...]:
+    """Files as given, directories as their ``*.py`` files at any depth (sorted); each file once,
+    at its first mention. A missing path or a directory without Python files is an InputError."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for arg in args:
+        if arg.is_dir():
+            files = sorted(p for p in arg.rglob("*.py") if p.is_file())
+            if not files:
+                raise InputError(f"{arg}: no *.py files in this directory")
+        elif arg.exists():
+            files = [arg]
+        else:
+            raise InputError(f"{arg}: no such file or directory")
+        for f in files:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return tuple(out)
+
+
+def check_output(output: Path, files: Sequence[Path]) -> None:
+    """Fail before checking when the report could not be written, or would replace a checked file.
+    An existing report file is overwritten."""
+    check_writable([output], force=True)
+    if output.resolve() in {f.resolve() for f in files}:
+        raise InputError(f"{output}: the report would overwrite a checked file")
