@@ -11,13 +11,10 @@ from pathlib import Path
 
 import libcst as cst
 
-from migrator.engine.migrate import migrate_torch_source
-from migrator.engine.tf2torch.migrate import migrate_keras_source
 from migrator.rules.loader import RuleError, RuleSet, load_rules
 from migrator.types import Direction, MigrationResult
 from migrator.verify.expr import ExprError, check_expr
 from migrator.verify.result import EquivalenceResult
-from migrator.verify.run import verify_files
 from migrator.verify.spec import VerifyOptions
 
 __all__ = [
@@ -54,7 +51,11 @@ def migrate_source(
         rules = load_rules(direction, extra_rule_dirs)
     try:
         if direction is Direction.TF2TORCH:
+            from migrator.engine.tf2torch.migrate import migrate_keras_source  # one engine per run
+
             return migrate_keras_source(source, rules, Path(source_name).name, input_shape)
+        from migrator.engine.migrate import migrate_torch_source
+
         return migrate_torch_source(source, rules, Path(source_name).name)
     except cst.ParserSyntaxError as exc:
         line, col, msg = exc.raw_line, exc.raw_column + 1, exc.message
@@ -94,6 +95,8 @@ def verify(
         check_expr(options.model)
     except ExprError as exc:
         raise InputError(str(exc)) from None
+    from migrator.verify.run import verify_files  # numpy and the worker: only for verify
+
     return verify_files(original, migrated, record, options, via=via, final_record=final)
 
 
