@@ -9,23 +9,24 @@ from migrator.api import InputError, check_writable
 
 
 def expand_paths(args: Iterable[Path]) -> tuple[Path, ...]:
-    """Files as given, directories as their ``*.py`` files at any depth (sorted); each file once,
-    at its first mention. A missing path or a directory without Python files is an InputError."""
+    """Files as given, directories as their ``*.py`` files at any depth, sorted (see
+    :func:`migrator.batch.expand`: hidden directories, virtual environments and fwmigrate's own
+    outputs are skipped); in the order of the arguments, each file once, at its first mention.
+    A missing path or a directory without Python files is an InputError."""
+    from migrator.batch import BatchError, expand
+
     out: list[Path] = []
     seen: set[Path] = set()
     for arg in args:
-        if arg.is_dir():
-            files = sorted(p for p in arg.rglob("*.py") if p.is_file())
-            if not files:
-                raise InputError(f"{arg}: no *.py files in this directory")
-        elif arg.exists():
-            files = [arg]
-        else:
-            raise InputError(f"{arg}: no such file or directory")
+        try:
+            files = expand([arg], Path.cwd(), ())
+        except BatchError as exc:
+            raise InputError(str(exc)) from None
+        if not files:
+            raise InputError(f"{arg}: no *.py files in this directory")
         for f in files:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
                 out.append(f)
     return tuple(out)
 
