@@ -79,6 +79,10 @@ class _TorchOptimizer(keras.optimizers.Optimizer):  # type: ignore[misc]
         self._steps = [
             self.add_variable(shape=(), dtype="float32", name=_scalar_slot_name(v, "step")) for v in variables
         ]
+        self._add_slots(variables)
+
+    def _add_slots(self, variables: Any) -> None:
+        """The optimizer's own per-variable state (``exp_avg``, ...), created once in ``build``."""
 
     def _slot(self, slots: list[Any], variable: Any) -> Any:
         return slots[self._get_variable_index(variable)]
@@ -136,10 +140,7 @@ class TorchSGD(_TorchOptimizer):
         self.dampening = float(dampening)
         self.nesterov = bool(nesterov)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._bufs = self.add_optimizer_variables(variables, "momentum_buffer") if self.momentum else []
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
@@ -161,7 +162,32 @@ class TorchSGD(_TorchOptimizer):
         return config
 
 
-class _AdamBase(_TorchOptimizer):
+class _Moments(_TorchOptimizer):
+    """The Adam family's ``beta_1``, ``beta_2`` and ``epsilon``, checked as torch checks them."""
+
+    def __init__(
+        self,
+        learning_rate: Any,
+        beta_1: float,
+        beta_2: float,
+        epsilon: float,
+        weight_decay: float,
+        **kwargs: Any,
+    ) -> None:
+        _check_betas(beta_1, beta_2)
+        _check(epsilon=epsilon)
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
+
+
+class _AdamBase(_Moments):
     """``torch.optim.Adam`` / ``AdamW``: ``eps`` is added after the bias correction
     ``sqrt(v) / sqrt(1 - beta_2**t) + eps`` (stock Keras adds it to ``sqrt(v)`` before)."""
 
@@ -176,19 +202,11 @@ class _AdamBase(_TorchOptimizer):
         decoupled_weight_decay: bool,
         **kwargs: Any,
     ) -> None:
-        _check_betas(beta_1, beta_2)
-        _check(epsilon=epsilon)
-        super().__init__(learning_rate, weight_decay, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, **kwargs)
         self.amsgrad = bool(amsgrad)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._exp_avgs, self._exp_avg_sqs = self.add_optimizer_variables(variables, ["exp_avg", "exp_avg_sq"])
         self._max_exp_avg_sqs = (
             self.add_optimizer_variables(variables, "max_exp_avg_sq") if self.amsgrad else []
@@ -215,7 +233,7 @@ class _AdamBase(_TorchOptimizer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, amsgrad=self.amsgrad)
+        config["amsgrad"] = self.amsgrad
         return config
 
 
@@ -284,10 +302,7 @@ class TorchRMSprop(_TorchOptimizer):
         self.momentum = float(momentum)
         self.centered = bool(centered)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._square_avgs = self.add_optimizer_variables(variables, "square_avg")
         self._bufs = self.add_optimizer_variables(variables, "momentum_buffer") if self.momentum else []
         self._grad_avgs = self.add_optimizer_variables(variables, "grad_avg") if self.centered else []
@@ -338,10 +353,7 @@ class TorchAdagrad(_TorchOptimizer):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         init = keras.initializers.Constant(self.initial_accumulator_value)
         self._sums = self.add_optimizer_variables(variables, "sum", initializer=init)
 
@@ -385,10 +397,7 @@ class TorchAdadelta(_TorchOptimizer):
         self.rho = float(rho)
         self.epsilon = float(epsilon)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._square_avgs, self._acc_deltas = self.add_optimizer_variables(
             variables, ["square_avg", "acc_delta"]
         )
@@ -411,7 +420,7 @@ class TorchAdadelta(_TorchOptimizer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class TorchAdamax(_TorchOptimizer):
+class TorchAdamax(_Moments):
     """``torch.optim.Adamax``: ``u = max(beta_2*u, |g| + eps)`` (Keras adds ``eps`` to ``u``
     in the denominator instead) and default lr 2e-3 (Keras 1e-3)."""
 
@@ -424,17 +433,9 @@ class TorchAdamax(_TorchOptimizer):
         weight_decay: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        _check_betas(beta_1, beta_2)
-        _check(epsilon=epsilon)
-        super().__init__(learning_rate, weight_decay, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, **kwargs)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._exp_avgs, self._exp_infs = self.add_optimizer_variables(variables, ["exp_avg", "exp_inf"])
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
@@ -446,14 +447,9 @@ class TorchAdamax(_TorchOptimizer):
         clr = _f64(learning_rate) / (1.0 - ops.power(_f64(self.beta_1), t))
         self.assign(variable, variable - ops.cast(clr, variable.dtype) * (m / u))
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
-        return config
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class TorchNAdam(_TorchOptimizer):
+class TorchNAdam(_Moments):
     """``torch.optim.NAdam``: ``mu_t = beta_1*(1 - 0.5*0.96**(t*momentum_decay))`` with torch's
     default ``momentum_decay`` 4e-3 (stock Keras Nadam hard-codes 1.0, i.e. ``0.96**t``)."""
 
@@ -468,19 +464,12 @@ class TorchNAdam(_TorchOptimizer):
         decoupled_weight_decay: bool = False,
         **kwargs: Any,
     ) -> None:
-        _check_betas(beta_1, beta_2)
-        _check(epsilon=epsilon, momentum_decay=momentum_decay)
-        super().__init__(learning_rate, weight_decay, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        _check(momentum_decay=momentum_decay)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, **kwargs)
         self.momentum_decay = float(momentum_decay)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
-    def build(self, variables: Any) -> None:
-        if self.built:
-            return
-        super().build(variables)
+    def _add_slots(self, variables: Any) -> None:
         self._exp_avgs, self._exp_avg_sqs = self.add_optimizer_variables(variables, ["exp_avg", "exp_avg_sq"])
         self._mu_products = [
             self.add_variable(
@@ -516,11 +505,5 @@ class TorchNAdam(_TorchOptimizer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
-            momentum_decay=self.momentum_decay,
-            decoupled_weight_decay=self.decoupled_weight_decay,
-        )
+        config.update(momentum_decay=self.momentum_decay, decoupled_weight_decay=self.decoupled_weight_decay)
         return config
