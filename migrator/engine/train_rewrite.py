@@ -36,16 +36,16 @@ def _with_comments(stmt: cst.BaseStatement, carried: list[cst.EmptyLine]) -> cst
     if not carried:
         return stmt
     if isinstance(stmt, cst.SimpleStatementLine | cst.BaseCompoundStatement):
-        return stmt.with_changes(leading_lines=[*carried, *_lead(stmt)])
+        return stmt.with_changes(leading_lines=[*carried, *lead(stmt)])
     return stmt
 
 
-def _lead(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
+def lead(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
     return list(getattr(stmt, "leading_lines", ()))
 
 
 def _comments(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
-    return [ln for ln in _lead(stmt) if ln.comment is not None]
+    return [ln for ln in lead(stmt) if ln.comment is not None]
 
 
 class TrainingRewriter:
@@ -79,7 +79,7 @@ class TrainingRewriter:
                 continue
             if act is not None and act.action is Action.LOAD:
                 new = self._load(o, act)
-                out.append(_with_comments(new.with_changes(leading_lines=_lead(u)), carried))
+                out.append(_with_comments(new.with_changes(leading_lines=lead(u)), carried))
                 carried = []
                 continue
             if (
@@ -94,7 +94,7 @@ class TrainingRewriter:
                     "unwrapped: Keras records gradients only inside a GradientTape",
                 )
                 inner = list(u.body.body)
-                carried += _lead(u)
+                carried += lead(u)
                 if inner:
                     inner[0] = _with_comments(inner[0], carried)
                     carried = []
@@ -161,7 +161,7 @@ class TrainingRewriter:
                 self.report(original, Severity.REVIEW, "steps_per_epoch", why, marker=False)
                 pre.append(_stmt(f"steps_per_epoch = 1  # fwmigrate: review: steps_per_epoch: {why}\n"))
         out = [*pre, stmt.with_changes(leading_lines=[]), _stmt(f"{optimizer}.learning_rate = {name}\n")]
-        out[0] = out[0].with_changes(leading_lines=[*carried, *_lead(stmt)])
+        out[0] = out[0].with_changes(leading_lines=[*carried, *lead(stmt)])
         return out
 
     # ----------------------------------------------------------------- the loop
@@ -186,7 +186,7 @@ class TrainingRewriter:
             "training loop",
             "-> model.compile + model.fit over the same batches in the same order (exact)",
         )
-        return [compile_.with_changes(leading_lines=_lead(updated)), fit_]
+        return [compile_.with_changes(leading_lines=lead(updated)), fit_]
 
     def loop(self, loop: TrainLoop, updated: cst.For, inside_fit: bool = False) -> cst.For:
         assert isinstance(updated.body, cst.IndentedBlock)
@@ -218,7 +218,7 @@ class TrainingRewriter:
             elif act is not None and act.action is Action.BACKWARD:
                 tail.append(
                     _stmt(f"grads = tape.gradient({loop.loss}, {model}.trainable_variables)\n").with_changes(
-                        leading_lines=_lead(u)
+                        leading_lines=lead(u)
                     )
                 )
                 self.report(o, Severity.MIGRATED, f"{loop.loss}.backward", "-> tape.gradient")
@@ -226,7 +226,7 @@ class TrainingRewriter:
                 tail.append(
                     _stmt(
                         f"{act.optimizer}.apply_gradients(zip(grads, {model}.trainable_variables))\n"
-                    ).with_changes(leading_lines=_lead(u))
+                    ).with_changes(leading_lines=lead(u))
                 )
                 self.report(o, Severity.MIGRATED, f"{act.optimizer}.step", "-> apply_gradients")
             elif act is not None and act.action in (Action.CLIP_NORM, Action.CLIP_VALUE):
@@ -237,7 +237,7 @@ class TrainingRewriter:
                     if act.action is Action.CLIP_NORM
                     else f"grads = [{tf}.clip_by_value(g, -{v}, {v}) for g in grads]\n"
                 )
-                tail.append(_stmt(text).with_changes(leading_lines=_lead(u)))
+                tail.append(_stmt(text).with_changes(leading_lines=lead(u)))
                 what = "global norm (torch's clip_grad_norm_)" if act.action is Action.CLIP_NORM else "value"
                 self.report(o, Severity.MIGRATED, "clip_grad", f"clipped by {what} between gradient and step")
             else:

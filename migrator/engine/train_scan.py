@@ -182,7 +182,7 @@ def _assigned_call(stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     return None
 
 
-def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
+def statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
     """Every statement, nested ones included, outside class bodies."""
     for stmt in body:
         yield stmt
@@ -191,15 +191,15 @@ def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement
         if isinstance(stmt, cst.FunctionDef | cst.For | cst.While | cst.With | cst.If | cst.Try):
             inner = stmt.body
             if isinstance(inner, cst.IndentedBlock):
-                yield from _statements(inner.body)
+                yield from statements(inner.body)
             orelse = getattr(stmt, "orelse", None)
             while orelse is not None:
                 if isinstance(orelse.body, cst.IndentedBlock):
-                    yield from _statements(orelse.body.body)
+                    yield from statements(orelse.body.body)
                 orelse = getattr(orelse, "orelse", None)
             for h in getattr(stmt, "handlers", ()):
                 if isinstance(h.body, cst.IndentedBlock):
-                    yield from _statements(h.body.body)
+                    yield from statements(h.body.body)
 
 
 def _params_model(call: cst.Call) -> str | None:
@@ -226,7 +226,7 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
             return None
         return rule, rule.training.role
 
-    every = list(_statements(module.body))
+    every = list(statements(module.body))
     for stmt in every:
         hit = _assigned_call(stmt)
         if hit is None:

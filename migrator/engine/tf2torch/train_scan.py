@@ -5,11 +5,12 @@ code for them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from migrator.engine.train_scan import statements
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Rule, TrainRole
@@ -120,19 +121,6 @@ class KerasTrainingPlan:
         return isinstance(lr, cst.Call)
 
 
-def _statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
-    for stmt in body:
-        yield stmt
-        if isinstance(stmt, cst.ClassDef):
-            continue
-        inner = getattr(stmt, "body", None)
-        if isinstance(inner, cst.IndentedBlock):
-            yield from _statements(inner.body)
-        orelse = getattr(stmt, "orelse", None)
-        if orelse is not None and isinstance(getattr(orelse, "body", None), cst.IndentedBlock):
-            yield from _statements(orelse.body.body)
-
-
 def _model_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
     """``[targets =] model.method(...)`` as a whole statement."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -157,7 +145,7 @@ def call_arg(call: cst.Call, name: str, position: int | None = None) -> cst.Base
 
 def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingPlan:
     plan = KerasTrainingPlan()
-    every = list(_statements(module.body))
+    every = list(statements(module.body))
     for stmt in every:
         if (
             isinstance(stmt, cst.SimpleStatementLine)

@@ -47,6 +47,7 @@ from migrator.engine.tf2torch.train_scan import LOSS_NAMES, OPTIMIZER_NAMES, Ker
 from migrator.engine.tf2torch.training import TrainingRewriter, torch_weights_path
 from migrator.engine.tf2torch.values import identity, permute_between
 from migrator.engine.train_bindings import literal_names
+from migrator.engine.train_rewrite import lead
 from migrator.engine.values import literal, parse_code
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Rule, RuleKind
@@ -212,7 +213,7 @@ class KerasToTorch(cst.CSTTransformer):
             rewritten = self.trainer.statement(original_node, updated_node)
             if rewritten is not None:
                 markers = [m for m in dict.fromkeys(self._markers.pop())]
-                lines = [*_lead(rewritten[0]), *(cst.EmptyLine(comment=cst.Comment(m)) for m in markers)]
+                lines = [*lead(rewritten[0]), *(cst.EmptyLine(comment=cst.Comment(m)) for m in markers)]
                 rewritten[0] = rewritten[0].with_changes(leading_lines=lines)
                 return cst.FlattenSentinel(rewritten)
         markers = self._markers.pop()
@@ -1086,10 +1087,6 @@ class KerasToTorch(cst.CSTTransformer):
         assert rule.emit is not None
         self._find(original, Severity.MIGRATED, api, rule.summary or f"becomes {rule.emit}", rule.id)
         return self.call(rule.emit, mapped.args)
-
-
-def _lead(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
-    return list(getattr(stmt, "leading_lines", ()))
 
 
 def _is_self_attr(node: cst.BaseExpression) -> bool:
