@@ -8,14 +8,16 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from migrator.rules.loader import RuleError, RuleSet, load_rules
 from migrator.types import Direction, MigrationResult
-from migrator.verify.expr import ExprError, check_expr
-from migrator.verify.result import EquivalenceResult
-from migrator.verify.spec import VerifyOptions
+
+if TYPE_CHECKING:  # verification is imported when used: the static commands start faster
+    from migrator.verify.result import EquivalenceResult
+    from migrator.verify.spec import VerifyOptions
 
 __all__ = [
     "InputError",
@@ -91,6 +93,8 @@ def verify(
     else:
         record = _read_record(record if record is not None else record_path_for(via), Direction.TORCH2TF)
         final = _read_record(record_path_for(migrated), Direction.TF2TORCH)
+    from migrator.verify.expr import ExprError, check_expr
+
     try:
         check_expr(options.model)
     except ExprError as exc:

@@ -16,7 +16,6 @@ naming the file and the key. The command line's flags win over the file (:meth:`
 
 from __future__ import annotations
 
-import difflib
 import enum
 import os
 import tomllib
@@ -35,6 +34,7 @@ __all__ = [
     "config_keys",
     "find_config_file",
     "load_config",
+    "load_config_file",
 ]
 
 PYPROJECT = "pyproject.toml"
@@ -336,6 +336,20 @@ def load_config(start: Path) -> Config:
     return _parse_table(path, _table(_read_toml(path)))
 
 
+def load_config_file(path: Path) -> Config:
+    """The configuration in the ``[tool.fwmigrate]`` table of ``path`` (``--config FILE``).
+
+    Raises :class:`ConfigError` when the file cannot be read, is not TOML, has no such table, or
+    the table is invalid (as :func:`load_config`).
+    """
+    if not path.is_file():
+        raise ConfigError(path, None, "no such file" if not path.exists() else "not a file")
+    table = _table(_read_toml(path))
+    if table is None:
+        raise ConfigError(path, None, "no [tool.fwmigrate] table in this file")
+    return _parse_table(path.absolute(), table)
+
+
 def _parse_table(path: Path, table: object) -> Config:
     if not isinstance(table, dict):
         raise ConfigError(path, None, f"expected a table, got {_type_name(table)}")
@@ -348,6 +362,8 @@ def _parse_table(path: Path, table: object) -> Config:
 
 
 def _unknown_key(key: str) -> str:
+    import difflib
+
     known = list(_PARSERS)
     close = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)

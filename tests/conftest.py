@@ -3,7 +3,10 @@ runs them (skipping is not passing)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,11 @@ from migrator.types import Direction
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The rule cache of the test run (and of the commands it starts) lives apart from the user's.
+if "FWMIGRATE_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="fwmigrate-test-cache-")
+    os.environ["FWMIGRATE_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "torch2tf"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -112,27 +112,58 @@ class RuleSet:
         return None
 
 
+class _Default(enum.Enum):
+    """The type of :data:`_DEFAULT`: "use the default cache directory"."""
+
+    TOKEN = enum.auto()
+
+
+_DEFAULT = _Default.TOKEN
+
+
 def default_rule_dir(direction: Direction) -> Path:
     """The rule directory shipped inside the package."""
     base = resources.files("migrator.rules_data")
     return Path(str(base)) / direction.value
 
 
-def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet:
+def load_rules(
+    direction: Direction, extra_dirs: Iterable[Path] = (), cache_dir: Path | _Default | None = _DEFAULT
+) -> RuleSet:
     """Load the shipped rules for ``direction`` and then each extra directory.
 
     A rule in a later directory that matches the same API as an earlier one replaces it, so users
-    can override shipped behaviour; duplicate ids within one directory are an error.
+    can override shipped behaviour; duplicate ids within one directory are an error. A load that
+    succeeds is kept in ``cache_dir`` (default: :func:`migrator.rules.cache.default_cache_dir`;
+    None: no cache) and read from there while no rule file changes.
     """
+    from migrator.rules import cache
+
     dirs = [default_rule_dir(direction), *extra_dirs]
-    ordered: dict[str, Rule] = {}  # match key -> rule, later directories win
-    seen_ids: dict[str, Path] = {}
-    all_rules: list[Rule] = []
+    files: list[tuple[Path, list[Path]]] = []
     for d in dirs:
         if not d.is_dir():
             raise RuleError(d, None, None, "rule directory does not exist")
+        files.append((d, sorted(d.rglob("*.toml"))))
+    where = cache.default_cache_dir() if isinstance(cache_dir, _Default) else cache_dir
+    key = cache.cache_key(direction, [f for _, fs in files for f in fs]) if where is not None else None
+    if where is not None and key is not None:
+        entry = cache.read(where, key)
+        if isinstance(entry, RuleSet):
+            return entry
+    rules = _load_dirs(files, direction)
+    if where is not None and key is not None:
+        cache.write(where, key, rules)
+    return rules
+
+
+def _load_dirs(files: list[tuple[Path, list[Path]]], direction: Direction) -> RuleSet:
+    ordered: dict[str, Rule] = {}  # match key -> rule, later directories win
+    seen_ids: dict[str, Path] = {}
+    all_rules: list[Rule] = []
+    for _, paths in files:
         dir_ids: set[str] = set()
-        for path in sorted(d.rglob("*.toml")):
+        for path in paths:
             for rule in _load_file(path, direction):
                 if rule.id in dir_ids:
                     raise RuleError(path, rule.id, "id", f"duplicate rule id (also in {seen_ids[rule.id]})")
@@ -152,6 +183,8 @@ def load_rules(direction: Direction, extra_dirs: Iterable[Path] = ()) -> RuleSet
 
 
 def _load_file(path: Path, direction: Direction) -> list[Rule]:
+    import tomllib  # not needed when the rules come from the cache
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
