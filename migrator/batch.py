@@ -10,17 +10,19 @@ from __future__ import annotations
 import enum
 import fnmatch
 import functools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from migrator import api
-from migrator.rules.loader import RuleSet, load_rules
+from migrator.rules.loader import RuleError, RuleSet, load_rules
 from migrator.types import Counts, Direction, Finding, Severity
+
+if TYPE_CHECKING:  # the pool machinery is imported when a run needs it (startup time of one-file runs)
+    import multiprocessing.context
+    from concurrent.futures import Future
 
 __all__ = [
     "BatchError",
@@ -35,8 +37,10 @@ __all__ = [
     "is_migration_output",
     "migrate_file",
     "mirror",
+    "pool_size",
     "rules_for",
     "run",
+    "unified_diff",
 ]
 
 T = TypeVar("T")
@@ -207,10 +211,16 @@ def mirror(src: Path, inputs_root: Path, out_dir: Path, suffix: str = "") -> Pat
 
 @dataclass(frozen=True)
 class Outcome(Generic[R]):
-    """One item's result, or the one-line error (``Type: message``) it failed with."""
+    """One item's result, or the one-line error it failed with.
+
+    For a bad input (``InputError``, ``RuleError``, ``BatchError``: their messages name the file)
+    ``error`` is that message; for anything else it is ``Type: message`` and ``internal`` is set:
+    a bug in fwmigrate, not in the input.
+    """
 
     result: R | None = None
     error: str | None = None
+    internal: bool = False
 
     @property
     def ok(self) -> bool:
@@ -226,8 +236,10 @@ def _attempt(work: Callable[[T], R], item: T) -> Outcome[R]:
     """Run one item; its exception becomes the outcome's error (in the worker, so it pickles)."""
     try:
         return Outcome(result=work(item))
+    except (api.InputError, RuleError, BatchError) as exc:
+        return Outcome(error=" ".join(str(exc).split()))
     except Exception as exc:
-        return Outcome(error=_one_line(exc))
+        return Outcome(error=_one_line(exc), internal=True)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -240,11 +252,25 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     next; ``spawn`` pays the ~0.8 s import in every worker). Preloading only applies when the
     server starts, so it has no effect on a forkserver another part of the process started first.
     """
+    import multiprocessing
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["__main__", __name__])
     return ctx
+
+
+# Below this many items per worker a pool costs more than it saves: starting the workers takes
+# about a second (the forkserver imports fwmigrate once), a file takes 20-50 ms.
+MIN_ITEMS_PER_WORKER = 8
+
+
+def pool_size(jobs: int, total: int) -> int:
+    """The workers worth starting for ``total`` items when ``jobs`` are allowed: at most one per
+    :data:`MIN_ITEMS_PER_WORKER` items, so a handful of files (a pre-commit hook) is checked in
+    this process. 1 means no pool."""
+    return max(1, min(jobs, total // MIN_ITEMS_PER_WORKER))
 
 
 def run(
@@ -268,6 +294,8 @@ def run(
     total = len(items)
     if min(jobs, total) <= 1:
         return list(_run_here(items, work, progress))
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     outcomes: list[Outcome[R] | None] = [None] * total
     pool = ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context())
     try:
@@ -300,7 +328,7 @@ def _collect(future: Future[Outcome[R]]) -> Outcome[R]:
     try:
         return future.result()
     except Exception as exc:
-        return Outcome(error=_one_line(exc))
+        return Outcome(error=_one_line(exc), internal=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +341,8 @@ class MigrateTask:
 
     ``direction`` None means auto: :func:`detect_direction` decides from the file's imports.
     Without ``out_dir`` the output goes beside the source (``net.py`` -> ``net_tf.py``); with it,
-    to :func:`mirror` ``(src, inputs_root, out_dir)``, keeping the name.
+    to :func:`mirror` ``(src, inputs_root, out_dir)``, keeping the name. With ``diff`` nothing is
+    written: the outcome carries a unified diff from the source to the migrated code.
     """
 
     src: Path
@@ -323,6 +352,7 @@ class MigrateTask:
     inputs_root: Path | None = None
     force: bool = False
     input_shape: tuple[int, ...] | None = None  # tf2torch: see api.migrate_source
+    diff: bool = False
 
     def __post_init__(self) -> None:
         if self.out_dir is not None and self.inputs_root is None:
@@ -335,7 +365,8 @@ class FileOutcome:
 
     ``notable`` holds the findings a person should look at (review and unsupported), in the
     order of the migration's findings. ``skipped`` says why a file was not migrated (auto
-    direction, and the file imports neither framework); then nothing was written.
+    direction, and the file imports neither framework); then nothing was written. ``diff`` is
+    the unified diff of a ``diff`` task (nothing written; ``record`` is None).
     """
 
     src: Path
@@ -346,6 +377,7 @@ class FileOutcome:
     changed: bool
     notable: tuple[Finding, ...] = ()
     skipped: str | None = None
+    diff: str | None = None
 
     @property
     def unsupported(self) -> bool:
@@ -408,10 +440,23 @@ def migrate_file(task: MigrateTask) -> FileOutcome:
     out = _output_for(task, direction)
     if os.path.abspath(out) == os.path.abspath(task.src):
         raise api.InputError(f"{out}: output would overwrite the source file")
+    notable = tuple(f for f in result.findings if f.severity is not Severity.MIGRATED)
+    if task.diff:
+        text = unified_diff(source, result.code, str(task.src), str(out))
+        return FileOutcome(task.src, direction, out, None, result.counts, result.changed, notable, diff=text)
     _make_parent(out)
     record = api.write_outputs(result, out, task.force)
-    notable = tuple(f for f in result.findings if f.severity is not Severity.MIGRATED)
     return FileOutcome(task.src, direction, out, record, result.counts, result.changed, notable)
+
+
+def unified_diff(before: str, after: str, from_name: str, to_name: str) -> str:
+    """The unified diff from ``before`` to ``after`` ("" when they are equal)."""
+    import difflib
+
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=from_name, tofile=to_name
+    )
+    return "".join(lines)
 
 
 def exit_code(outcomes: Iterable[Outcome[FileOutcome]], allow_unsupported: bool = False) -> ExitCode:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from migrator import __version__, api
+from migrator.config import Config, ConfigError, load_config, load_config_file
 from migrator.report.check_formats import FORMATS
 from migrator.report.summary import render_summary
-from migrator.report.verify_text import render_verify_text
 from migrator.rules.loader import RuleError
 from migrator.types import Direction
-from migrator.verify.result import Tolerance, Verdict
-from migrator.verify.spec import InputSpec, LoadMode, SpecError, VerifyOptions
+
+if TYPE_CHECKING:  # verification is imported when a command verifies
+    from migrator.batch import FileOutcome, MigrateTask, Outcome
+    from migrator.verify.spec import VerifyOptions
 
 EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE = 0, 1, 2
 
@@ -107,6 +108,9 @@ def _verify_options(f: Callable[..., None]) -> Callable[..., None]:
 
 
 def _verify_opts(v: dict[str, object]) -> VerifyOptions:
+    from migrator.verify.result import Tolerance
+    from migrator.verify.spec import InputSpec, LoadMode, SpecError, VerifyOptions
+
     if not v.get("model"):
         _fail("--model is required (the class or call that builds the model, e.g. 'Net()')")
     specs = v.get("input_specs")
@@ -138,6 +142,9 @@ def _run_verify(
     v: dict[str, object],
     via: Path | None = None,
 ) -> NoReturn:
+    from migrator.report.verify_text import render_verify_text
+    from migrator.verify.result import Verdict
+
     try:
         result = api.verify(original, migrated, options, record, via=via)
         for _, key, render, _ in _REPORTS:
@@ -152,37 +159,125 @@ def _run_verify(
     sys.exit(EXIT_OK if result.equivalent else EXIT_UNSUPPORTED)
 
 
+def _project_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Options of the commands that take directories; each ``[tool.fwmigrate]`` key has its flag."""
+    for option in reversed(
+        [
+            click.option(
+                "--exclude",
+                "exclude",
+                multiple=True,
+                metavar="PATTERN",
+                help="Skip matching paths in directories (repeatable; replaces the configured list): "
+                "'tests/**', '*_tf.py', 'build/'.",
+            ),
+            click.option(
+                "--jobs",
+                "-j",
+                "jobs",
+                type=click.IntRange(1),
+                default=None,
+                help="Worker processes for directories (default: all cores).",
+            ),
+            click.option(
+                "--allow-unsupported/--no-allow-unsupported",
+                "allow_unsupported",
+                default=None,
+                help="Exit 0 even when unsupported constructs remain (they are still marked and listed).",
+            ),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Read [tool.fwmigrate] from this file instead of the nearest pyproject.toml.",
+            ),
+            click.option(
+                "--no-config", is_flag=True, help="Ignore [tool.fwmigrate] in pyproject.toml files."
+            ),
+            click.option(
+                "--progress/--no-progress",
+                "show_progress",
+                default=None,
+                help="Progress bar for directories (default: when stderr is a terminal).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _settings(paths: Sequence[str], p: dict[str, object], **flags: object) -> Config:
+    """The configuration in effect: the nearest ``[tool.fwmigrate]`` above the paths (or
+    ``--config FILE``, or none with ``--no-config``), with the command line's flags on top."""
+    config_file = p.get("config_file")
+    try:
+        if p.get("no_config"):
+            base = Config()
+        elif isinstance(config_file, Path):
+            base = load_config_file(config_file)
+        else:
+            base = load_config(_search_start(paths))
+        return base.merged(
+            exclude=p.get("exclude") or None,  # type: ignore[arg-type]
+            jobs=p.get("jobs"),  # type: ignore[arg-type]
+            allow_unsupported=p.get("allow_unsupported"),  # type: ignore[arg-type]
+            **flags,  # type: ignore[arg-type]
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _search_start(paths: Sequence[str]) -> Path:
+    """Where the search for a pyproject.toml starts: the deepest directory holding every path."""
+    real = [os.path.abspath(p) for p in paths if p != "-"]
+    if not real:
+        return Path.cwd()
+    common = Path(os.path.commonpath(real))
+    return common if common.is_dir() else common.parent
+
+
 def _migrate_options(suffix: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """SRC and the options both migration commands take."""
 
     def apply(fn: Callable[..., None]) -> Callable[..., None]:
-        for option in reversed(
-            [
-                click.argument("src", type=str),
-                click.option(
-                    "-o",
-                    "--output",
-                    "out",
-                    type=str,
-                    default=None,
-                    help=f"Output file (default: <stem>{suffix}.py beside SRC; '-' for stdout).",
-                ),
-                click.option(
-                    "--rules",
-                    "rule_dirs",
-                    multiple=True,
-                    type=click.Path(path_type=Path),
-                    help="Extra rule directory (repeatable); its rules override the shipped ones.",
-                ),
-                click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files."),
-                click.option("--force", is_flag=True, help="Overwrite existing output files."),
-                click.option("--quiet", "-q", is_flag=True, help="Print no summary."),
-            ]
-        ):
+        options: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
+            click.argument("src", type=str),
+            click.option(
+                "-o",
+                "--output",
+                "out",
+                type=str,
+                default=None,
+                help=f"Output file (default: <stem>{suffix}.py beside SRC; '-' for stdout). For a "
+                "directory SRC: an output directory that mirrors it (default: beside each file).",
+            ),
+            click.option(
+                "--rules",
+                "rule_dirs",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Extra rule directory (repeatable); its rules override the shipped ones.",
+            ),
+            click.option("--diff", is_flag=True, help="Print a unified diff instead of writing files."),
+            click.option("--force", is_flag=True, help="Overwrite existing output files."),
+            click.option("--quiet", "-q", is_flag=True, help="Print no summary."),
+            _project_options,
+        ]
+        for option in reversed(options):
             fn = option(fn)
         return fn
 
     return apply
+
+
+_PROJECT_KEYS = ("exclude", "jobs", "allow_unsupported", "config_file", "no_config", "show_progress")
+
+
+def _split(options: dict[str, object]) -> tuple[dict[str, object], dict[str, object]]:
+    """(project options, verify options) from a command's keyword arguments."""
+    project = {k: options.pop(k) for k in _PROJECT_KEYS}
+    return project, options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,15 +300,19 @@ def torch2tf(
     force: bool,
     quiet: bool,
     do_verify: bool,
-    **vopts: object,
+    **options: object,
 ) -> None:
-    """Migrate a PyTorch model file SRC ('-' for stdin) to Keras 3.
+    """Migrate a PyTorch model file SRC ('-' for stdin), or every *.py file below a directory
+    SRC, to Keras 3.
 
     Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
-    written, with marker comments), 2 for usage or input errors (nothing is written). With
-    --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
+    written, with marker comments), 2 for usage or input errors (nothing is written for that
+    file; in a directory the other files are still migrated). With --verify the exit code is
+    the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
-    _migrate_and_verify(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet, do_verify, vopts)
+    project, vopts = _split(options)
+    run = _Migration(Direction.TORCH2TF, src, out, rule_dirs, diff, force, quiet, project)
+    run.start(do_verify, vopts)
 
 
 @main.command("tf2torch")
@@ -238,16 +337,20 @@ def tf2torch(
     quiet: bool,
     input_shape: str | None,
     do_verify: bool,
-    **vopts: object,
+    **options: object,
 ) -> None:
-    """Migrate a Keras 3 / tf.keras model file SRC ('-' for stdin) to PyTorch.
+    """Migrate a Keras 3 / tf.keras model file SRC ('-' for stdin), or every *.py file below a
+    directory SRC, to PyTorch.
 
     Exit 0 when everything migrated, 1 when unsupported constructs remain (the output is still
-    written, with marker comments), 2 for usage or input errors (nothing is written). With
-    --verify the exit code is the verification's: 0 equivalent, 1 not equivalent, 2 error.
+    written, with marker comments), 2 for usage or input errors (nothing is written for that
+    file; in a directory the other files are still migrated). With --verify the exit code is
+    the verification's: 0 equivalent, 1 not equivalent, 2 error.
     """
     shape = _parse_shape(input_shape) if input_shape is not None else None
-    _migrate_and_verify(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet, do_verify, vopts, shape)
+    project, vopts = _split(options)
+    run = _Migration(Direction.TF2TORCH, src, out, rule_dirs, diff, force, quiet, project, shape)
+    run.start(do_verify, vopts)
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -260,90 +363,155 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def _migrate_and_verify(
-    direction: Direction,
-    src: str,
-    out: str | None,
-    rule_dirs: tuple[Path, ...],
-    diff: bool,
-    force: bool,
-    quiet: bool,
-    do_verify: bool,
-    vopts: dict[str, object],
-    input_shape: tuple[int, ...] | None = None,
-) -> None:
-    if not do_verify:
-        _migrate(direction, src, out, rule_dirs, diff, force, quiet, input_shape=input_shape)
-    if src == "-" or out == "-" or diff:
-        _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
-    options = _verify_opts(vopts)
-    target = _migrate(
-        direction, src, out, rule_dirs, diff, force, quiet, exit_now=False, input_shape=input_shape
-    )
-    assert target is not None
-    _run_verify(Path(src), target, None, options, vopts)
+class _Migration:
+    """One migration command's run: a file, stdin, or a directory."""
+
+    def __init__(
+        self,
+        direction: Direction,
+        src: str,
+        out: str | None,
+        rule_dirs: tuple[Path, ...],
+        diff: bool,
+        force: bool,
+        quiet: bool,
+        project: dict[str, object],
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        self.direction, self.src, self.out, self.diff = direction, src, out, diff
+        self.force, self.quiet, self.project, self.input_shape = force, quiet, project, input_shape
+        self.settings = _settings([src], project, rules=rule_dirs or None)
+
+    def start(self, do_verify: bool, vopts: dict[str, object]) -> NoReturn:
+        if self.src != "-" and Path(self.src).is_dir():
+            if do_verify:
+                _fail(f"{self.src}: --verify takes a model file, not a directory")
+            self.tree()
+        if not do_verify:
+            self.file()  # exits with the migration's code
+        if self.src == "-" or self.out == "-" or self.diff:
+            _fail("--verify needs files: a SRC path and a written output (not '-' or --diff)")
+        options = _verify_opts(vopts)
+        target = self.file(exit_now=False)
+        assert target is not None
+        _run_verify(Path(self.src), target, None, options, vopts)
+
+    def _exit(self, complete: bool) -> NoReturn:
+        sys.exit(EXIT_OK if complete or self.settings.allow_unsupported else EXIT_UNSUPPORTED)
+
+    def file(self, exit_now: bool = True) -> Path | None:
+        """Migrate one file and exit with the migration's code, or return the output path."""
+        src, out, direction = self.src, self.out, self.direction
+        try:
+            rules = api.load_rules(direction, self.settings.rules)
+        except RuleError as exc:
+            _fail(str(exc))
+        target: Path | None = None
+        try:
+            if src == "-":
+                source, name = sys.stdin.read(), "<stdin>"
+            else:
+                source, name = api.read_source(Path(src)), src
+            result = api.migrate_source(
+                source, direction, rules, source_name=name, input_shape=self.input_shape
+            )
+            if self.diff:
+                from migrator.batch import unified_diff
+
+                to_name = out or (
+                    str(api.default_output_path(Path(src), direction)) if src != "-" else "<stdout>"
+                )
+                click.echo(unified_diff(source, result.code, src, to_name), nl=False)
+            elif out == "-" or (out is None and src == "-"):
+                click.echo(result.code, nl=False)
+            else:
+                target = Path(out) if out is not None else api.default_output_path(Path(src), direction)
+                if src != "-" and target.resolve() == Path(src).resolve():
+                    _fail(f"{target}: output would overwrite the source file")
+                record = api.write_outputs(result, target, self.force)
+                if not self.quiet:
+                    click.echo(f"wrote {target} and {record}", err=True)
+        except api.InputError as exc:
+            _fail(str(exc))
+        except Exception as exc:  # a bug in fwmigrate, not in the input: say so in one line
+            if os.environ.get("FWMIGRATE_DEBUG") == "1":
+                raise
+            _fail(
+                f"{src}: internal error ({type(exc).__name__}: {exc}); "
+                "rerun with FWMIGRATE_DEBUG=1 and report it"
+            )
+        if not self.quiet:
+            click.echo(render_summary(result, src), err=True, nl=False)
+        if exit_now:
+            self._exit(result.complete)
+        return target
+
+    def tree(self) -> NoReturn:
+        """Migrate every file below a directory, in parallel; failures are reported at the end."""
+        from migrator import batch
+        from migrator.console import progress_bar, wants_progress
+        from migrator.report.batch_text import render_batch_summary
+
+        tasks = self._tasks()
+        try:
+            batch.rules_for(self.direction, self.settings.rules)  # a bad rule file: one error, now
+        except RuleError as exc:
+            _fail(str(exc))
+        jobs = batch.pool_size(self.settings.worker_count, len(tasks))
+        show = wants_progress(_opt_bool(self.project.get("show_progress")), self.quiet)
+        with progress_bar(len(tasks), self.direction.value, show) as progress:
+            outcomes = batch.run(tasks, batch.migrate_file, jobs, progress)
+        self._report(tasks, outcomes, render_batch_summary)
+        sys.exit(int(batch.exit_code(outcomes, self.settings.allow_unsupported)))
+
+    def _tasks(self) -> list[MigrateTask]:
+        from migrator.batch import BatchError, MigrateTask, expand
+
+        root = Path(self.src)
+        if self.out == "-":
+            _fail(f"{root}: -o - takes a file SRC; for a directory give -o DIR or --diff")
+        out_dir = Path(self.out) if self.out is not None else None
+        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+            _fail(f"{out_dir}: not a directory (a directory SRC is mirrored into an output directory)")
+        try:
+            files = expand([root], self.settings.root or Path.cwd(), self.settings.exclude)
+        except BatchError as exc:
+            _fail(str(exc))
+        if out_dir is not None:  # an output directory inside SRC is not an input
+            files = [f for f in files if not Path(os.path.abspath(f)).is_relative_to(out_dir.absolute())]
+        if not files:
+            _fail(f"{root}: no *.py files to migrate")
+        return [
+            MigrateTask(
+                f,
+                self.direction,
+                self.settings.rules,
+                out_dir,
+                root if out_dir is not None else None,
+                self.force,
+                self.input_shape,
+                self.diff,
+            )
+            for f in files
+        ]
+
+    def _report(
+        self,
+        tasks: Sequence[MigrateTask],
+        outcomes: Sequence[Outcome[FileOutcome]],
+        render: Callable[..., str],
+    ) -> None:
+        for o in outcomes:
+            if o.result is not None and o.result.diff:
+                click.echo(o.result.diff, nl=False)
+        text = render([t.src for t in tasks], outcomes)
+        if self.quiet:  # failures are still shown
+            text = "".join(line for line in text.splitlines(keepends=True) if line.startswith("fwmigrate:"))
+        click.echo(text, err=True, nl=False)
 
 
-def _migrate(
-    direction: Direction,
-    src: str,
-    out: str | None,
-    rule_dirs: tuple[Path, ...],
-    diff: bool,
-    force: bool,
-    quiet: bool,
-    exit_now: bool = True,
-    input_shape: tuple[int, ...] | None = None,
-) -> Path | None:
-    """Migrate one file and exit with the migration's code, or return the output path."""
-    try:
-        rules = api.load_rules(direction, rule_dirs)
-    except RuleError as exc:
-        _fail(str(exc))
-    target: Path | None = None
-    try:
-        if src == "-":
-            source, name = sys.stdin.read(), "<stdin>"
-        else:
-            source, name = api.read_source(Path(src)), src
-        result = api.migrate_source(source, direction, rules, source_name=name, input_shape=input_shape)
-        if diff:
-            to_name = out or (
-                str(api.default_output_path(Path(src), direction)) if src != "-" else "<stdout>"
-            )
-            click.echo(
-                "".join(
-                    difflib.unified_diff(
-                        source.splitlines(keepends=True),
-                        result.code.splitlines(keepends=True),
-                        fromfile=src,
-                        tofile=to_name,
-                    )
-                ),
-                nl=False,
-            )
-        elif out == "-" or (out is None and src == "-"):
-            click.echo(result.code, nl=False)
-        else:
-            target = Path(out) if out is not None else api.default_output_path(Path(src), direction)
-            if src != "-" and target.resolve() == Path(src).resolve():
-                _fail(f"{target}: output would overwrite the source file")
-            record = api.write_outputs(result, target, force)
-            if not quiet:
-                click.echo(f"wrote {target} and {record}", err=True)
-    except api.InputError as exc:
-        _fail(str(exc))
-    except Exception as exc:  # a bug in fwmigrate, not in the input: say so in one line
-        if os.environ.get("FWMIGRATE_DEBUG") == "1":
-            raise
-        _fail(
-            f"{src}: internal error ({type(exc).__name__}: {exc}); rerun with FWMIGRATE_DEBUG=1 and report it"
-        )
-    if not quiet:
-        click.echo(render_summary(result, src), err=True, nl=False)
-    if exit_now:
-        sys.exit(EXIT_OK if result.complete else EXIT_UNSUPPORTED)
-    return target
+def _opt_bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 @main.command("rules")
@@ -391,19 +559,16 @@ def explain_cmd(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
 @click.option(
     "--direction",
     type=click.Choice(["auto", *(d.value for d in Direction)]),
-    default="auto",
-    show_default=True,
-    help="auto: per file from its imports (torch: torch2tf; keras/tensorflow: tf2torch).",
+    default=None,
+    help="auto (default): per file from its imports (torch: torch2tf; keras/tensorflow: tf2torch).",
 )
 @click.option(
     "--min-score",
     "min_score",
     type=click.FloatRange(0, 100),
-    default=0.0,
-    show_default=True,
-    help="Fail (exit 1) when a file's portability score is below this.",
+    default=None,
+    help="Fail (exit 1) when a file's portability score is below this (default 0).",
 )
-@click.option("--allow-unsupported", is_flag=True, help="Do not fail on unsupported constructs.")
 @click.option(
     "--format",
     "fmt",
@@ -419,18 +584,23 @@ def explain_cmd(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     help="Write the report here, not to stdout.",
 )
 @click.option(
-    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path), help="Extra rule directory."
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule directory (repeatable; replaces the configured list).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="List migrated constructs too (text and Markdown).")
+@_project_options
 def check_cmd(
     paths: tuple[Path, ...],
-    direction: str,
-    min_score: float,
-    allow_unsupported: bool,
+    direction: str | None,
+    min_score: float | None,
     fmt: str,
     output: Path | None,
     rule_dirs: tuple[Path, ...],
     verbose: bool,
+    **project: object,
 ) -> None:
     """Report how portable PATHs are: each framework construct, whether a rule migrates it, and a
     portability score per file. Static: nothing is imported or run, nothing written but --output.
@@ -440,20 +610,29 @@ def check_cmd(
     2 for usage or input errors (a file that cannot be read or parsed is reported, the others are
     still checked).
     """
+    from migrator.batch import pool_size
     from migrator.check import Policy, check_output, check_paths, expand_paths
+    from migrator.console import progress_bar, wants_progress
     from migrator.report.check_formats import render_check
 
+    settings = _settings(
+        [str(p) for p in paths], project, direction=direction, min_score=min_score, rules=rule_dirs or None
+    )
     try:
-        files = expand_paths(paths)
+        files = expand_paths(paths, settings.root, settings.exclude)
         if output is not None:
             check_output(output, files)
-        report = check_paths(
-            files,
-            None if direction == "auto" else Direction(direction),
-            rule_dirs,
-            Policy(min_score, allow_unsupported),
-            debug=os.environ.get("FWMIGRATE_DEBUG") == "1",
-        )
+        show = wants_progress(_opt_bool(project.get("show_progress")), quiet=False)
+        with progress_bar(len(files), "check", show) as progress:
+            report = check_paths(
+                files,
+                settings.direction.direction,
+                settings.rules,
+                Policy(settings.min_score, settings.allow_unsupported),
+                debug=os.environ.get("FWMIGRATE_DEBUG") == "1",
+                jobs=pool_size(settings.worker_count, len(files)),
+                progress=progress,
+            )
         for failed in report.errors:
             click.echo(f"fwmigrate: error: {failed.error}", err=True)
         if report.checked:  # no report when no file could be checked at all

@@ -167,7 +167,7 @@ def test_run_ordered_results_errors_captured_progress(jobs: int) -> None:
     outcomes = run([1, 2, 0, 5, 4], tenth_of, jobs, lambda done, total: calls.append((done, total)))
     assert [o.result for o in outcomes] == [10.0, 5.0, None, 2.0, 2.5]
     assert [o.ok for o in outcomes] == [True, True, False, True, True]
-    assert outcomes[2].error == "ZeroDivisionError: division by zero"
+    assert outcomes[2].error == "ZeroDivisionError: division by zero" and outcomes[2].internal
     assert calls == [(n, 5) for n in range(1, 6)]
 
 
@@ -212,7 +212,7 @@ def test_migrate_files_in_parallel_a_bad_file_does_not_stop_the_others(tmp_path:
     outcomes = run(tasks, migrate_file, jobs=2)
 
     assert outcomes[0].error is not None and outcomes[0].result is None
-    assert outcomes[0].error.startswith(f"InputError: {bad}:2:7: syntax error")
+    assert outcomes[0].error.startswith(f"{bad}:2:7: syntax error") and not outcomes[0].internal
     assert not (tmp_path / "pkg" / "bad_tf.py").exists()
     for outcome, src in zip(outcomes[1:], [mlp, lenet], strict=True):
         done = outcome.result

@@ -107,9 +107,10 @@ def test_missing_file(tmp_path: Path, command: str, good: str, suffix: str) -> N
 
 
 @each_command
-def test_directory_instead_of_file(tmp_path: Path, command: str, good: str, suffix: str) -> None:
+def test_directory_without_python_files(tmp_path: Path, command: str, good: str, suffix: str) -> None:
     (tmp_path / "pkg").mkdir()
-    assert_bad_input(tmp_path, [command, str(tmp_path / "pkg")], "pkg", "is a directory")
+    (tmp_path / "pkg" / "notes.txt").write_text("not python\n", encoding="utf-8")
+    assert_bad_input(tmp_path, [command, str(tmp_path / "pkg")], "pkg", "no *.py files")
 
 
 @each_command

@@ -8,22 +8,26 @@ from pathlib import Path
 from migrator.api import InputError, check_writable
 
 
-def expand_paths(args: Iterable[Path]) -> tuple[Path, ...]:
+def expand_paths(
+    args: Iterable[Path], root: Path | None = None, exclude: Sequence[str] = ()
+) -> tuple[Path, ...]:
     """Files as given, directories as their ``*.py`` files at any depth, sorted (see
-    :func:`migrator.batch.expand`: hidden directories, virtual environments and fwmigrate's own
-    outputs are skipped); in the order of the arguments, each file once, at its first mention.
-    A missing path or a directory without Python files is an InputError."""
+    :func:`migrator.batch.expand`: hidden directories, virtual environments, fwmigrate's own
+    outputs and paths matching ``exclude``, relative to ``root`` (default: the current
+    directory), are skipped); in the order of the arguments, each file once, at its first
+    mention. A missing path or a directory without Python files is an InputError."""
     from migrator.batch import BatchError, expand
 
     out: list[Path] = []
     seen: set[Path] = set()
     for arg in args:
         try:
-            files = expand([arg], Path.cwd(), ())
+            files = expand([arg], root if root is not None else Path.cwd(), exclude)
         except BatchError as exc:
             raise InputError(str(exc)) from None
         if not files:
-            raise InputError(f"{arg}: no *.py files in this directory")
+            what = "no *.py files in this directory" + (" (after excludes)" if exclude else "")
+            raise InputError(f"{arg}: {what}")
         for f in files:
             if f.resolve() not in seen:
                 seen.add(f.resolve())

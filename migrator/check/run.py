@@ -4,9 +4,10 @@ error and the others are still checked."""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator import api
@@ -52,27 +53,66 @@ class _Rules:
         return None if rule is None else RuleInfo(rule.id, rule.summary or rule.unsupported or "")
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One file to check, as sent to a worker process."""
+
+    path: Path
+    direction: Direction | None
+    rule_dirs: tuple[Path, ...]
+    debug: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _rules_for(rule_dirs: tuple[Path, ...], direction: Direction | None) -> _Rules:
+    """The rule sets of a run, once per process (each worker loads them on its first file)."""
+    return _Rules(rule_dirs, direction)
+
+
+def _check_task(task: _Task) -> tuple[FileCheck, tuple[RuleInfo, ...]]:
+    """Check one file; also the rules its findings name (looked up where the rules are loaded)."""
+    rules = _rules_for(task.rule_dirs, task.direction)
+    checked = _check_file(task.path, task.direction, rules, task.debug)
+    ids = sorted({i.finding.rule_id for i in checked.items if i.finding.rule_id is not None})
+    infos = () if checked.direction is None else tuple(rules.info(checked.direction, r) for r in ids)
+    return checked, tuple(i for i in infos if i is not None)
+
+
 def check_paths(
     files: Iterable[Path],
     direction: Direction | None = None,
     rule_dirs: Sequence[Path] = (),
     policy: Policy | None = None,
     debug: bool = False,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Check each file; ``direction`` None picks it per file from the imports.
 
-    Raises RuleError for a bad rule directory. A file that cannot be checked becomes a FileCheck
-    with ``error`` set; with ``debug``, an internal error is raised instead."""
-    rules = _Rules(rule_dirs, direction)
-    checks = tuple(_check_file(p, direction, rules, debug) for p in files)
-    infos: dict[str, RuleInfo] = {}
-    for c in checks:
-        for i in c.items:
-            rid = i.finding.rule_id
-            if c.direction is not None and rid is not None and rid not in infos:
-                info = rules.info(c.direction, rid)
-                if info is not None:
-                    infos[rid] = info
+    With ``jobs`` above 1 the files are checked in that many worker processes
+    (:func:`migrator.batch.run`); the report keeps the order of ``files``. ``progress(done,
+    total)`` is called as files finish. Raises RuleError for a bad rule directory, before any
+    file is checked. A file that cannot be checked becomes a FileCheck with ``error`` set; with
+    ``debug``, an internal error is raised instead (and the files are checked in this process).
+    """
+    from migrator.batch import run
+
+    paths = tuple(files)
+    dirs = tuple(rule_dirs)
+    _rules_for(dirs, direction)  # a bad rule directory fails here, once
+    tasks = [_Task(p, direction, dirs, debug) for p in paths]
+    if debug:
+        results = [_check_task(t) for t in tasks]
+    else:
+        results = []
+        for task, outcome in zip(tasks, run(tasks, _check_task, jobs, progress), strict=True):
+            if outcome.result is not None:
+                results.append(outcome.result)
+            else:  # the worker itself failed (killed, out of memory)
+                msg = f"{task.path}: internal error ({outcome.error}); rerun with FWMIGRATE_DEBUG=1"
+                results.append((FileCheck(task.path, None, "", error=msg), ()))
+    infos = {info.id: info for _, found in results for info in found}
+    checks = tuple(c for c, _ in results)
     return CheckReport(checks, policy or Policy(), tuple(infos[k] for k in sorted(infos)))
 
 
