@@ -139,6 +139,7 @@ class ConfigKey:
     type: str
     default: str
     help: str
+    flag: str  # the command-line option that overrides the key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,14 +224,22 @@ _KEYS: tuple[_KeySpec, ...] = (
     _KeySpec(
         ConfigKey(
             "direction",
-            '"torch2tf" | "tf2torch" | "auto"',
+            '"torch2tf", "tf2torch" or "auto"',
             '"auto"',
-            "Migration direction; auto decides per file from its imports (torch, or keras/tensorflow).",
+            "check: the direction files are checked in; auto decides per file from its imports "
+            "(torch, or keras/tensorflow). torch2tf and tf2torch are their own direction.",
+            "--direction",
         ),
         _parse_direction,
     ),
     _KeySpec(
-        ConfigKey("min-score", "number, 0-100", "0", "The lowest acceptable migration score."),
+        ConfigKey(
+            "min-score",
+            "number, 0-100",
+            "0",
+            "check: a file with a lower portability score fails.",
+            "--min-score",
+        ),
         _parse_min_score,
     ),
     _KeySpec(
@@ -240,6 +249,7 @@ _KEYS: tuple[_KeySpec, ...] = (
             "[]",
             "Extra rule directories, relative to the pyproject.toml; "
             "they extend or override the shipped rules.",
+            "--rules DIR (repeatable)",
         ),
         _parse_rules,
     ),
@@ -248,12 +258,20 @@ _KEYS: tuple[_KeySpec, ...] = (
             "exclude",
             "list of glob patterns",
             "[]",
-            'Paths to skip in directory runs, relative to the project root: "tests/**", "*_tf.py", "build/".',
+            "Paths skipped when a directory is walked, as patterns relative to the pyproject.toml's "
+            'directory: "tests/**", "*_tf.py", "build/". A file named on the command line is never skipped.',
+            "--exclude PATTERN (repeatable)",
         ),
         _parse_exclude,
     ),
     _KeySpec(
-        ConfigKey("jobs", "positive integer", "all cores", "Worker processes for directory runs."),
+        ConfigKey(
+            "jobs",
+            "positive integer",
+            "all cores",
+            "Worker processes for directories (one per 8 files at most; a few files run in one process).",
+            "--jobs N, -j N",
+        ),
         _parse_jobs,
     ),
     _KeySpec(
@@ -261,7 +279,9 @@ _KEYS: tuple[_KeySpec, ...] = (
             "allow-unsupported",
             "boolean",
             "false",
-            "Exit 0 even when unsupported constructs remain (they are still marked and listed).",
+            "Unsupported constructs alone do not make the exit code 1 (they are still marked, listed "
+            "and, in check, lower the score).",
+            "--allow-unsupported / --no-allow-unsupported",
         ),
         _parse_bool,
     ),

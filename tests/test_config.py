@@ -185,3 +185,23 @@ def test_config_keys_document_every_field() -> None:
     assert {k.key.replace("-", "_") for k in keys} == fields
     assert all(k.type and k.default and k.help for k in keys)
     assert next(k for k in keys if k.key == "direction").default == '"auto"'
+
+
+def test_the_configuration_reference_page_is_current() -> None:
+    from migrator.report.config_doc import generated_block
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert generated_block() in page, (
+        "docs/configuration.md is out of date: replace its generated block with the output of "
+        "`python -m migrator.report.config_doc`"
+    )
+
+
+def test_every_key_has_its_flag_on_check() -> None:
+    from migrator.cli import check_cmd
+
+    flags = {opt for p in check_cmd.params for opt in (*p.opts, *p.secondary_opts)}
+    for key in config_keys():
+        named = [word for word in key.flag.replace(",", " ").split() if word.startswith("-")]
+        assert named and set(named) <= flags, key
