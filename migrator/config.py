@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import os
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -309,9 +308,12 @@ def _parse_value(path: Path | None, key: str, value: object, base: Path) -> Any:
 # Finding and reading the file
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    import tomllib  # only for a file that may hold the table (see find_config_file)
+
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes() if data is None else data
+        return tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -331,14 +333,22 @@ def find_config_file(start: Path) -> Path | None:
     ``start`` is a file (its directory is searched first) or a directory. A ``pyproject.toml``
     without the table does not stop the search (as ruff does since 0.0.182: a subproject's
     packaging metadata should not hide the repository's migration settings); the first one with
-    the table wins and no settings are merged across files. Every ``pyproject.toml`` on the way is
-    parsed, so an invalid one is an error even when it would have been skipped.
+    the table wins and no settings are merged across files. A ``pyproject.toml`` that mentions
+    ``fwmigrate`` is parsed, so an invalid one is an error even when it would have been skipped;
+    one that does not cannot hold the table and is passed over without parsing (most have none,
+    and parsing costs more than the rest of a one-file check's configuration).
     """
     start = start.absolute()
     here = start if start.is_dir() else start.parent
     for directory in (here, *here.parents):
         candidate = directory / PYPROJECT
-        if candidate.is_file() and _table(_read_toml(candidate)) is not None:
+        if not candidate.is_file():
+            continue
+        try:
+            data = candidate.read_bytes()
+        except OSError as exc:
+            raise ConfigError(candidate, None, f"cannot read: {exc.strerror}") from None
+        if b"fwmigrate" in data and _table(_read_toml(candidate, data)) is not None:
             return candidate
     return None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrator.rules import cache
-from migrator.rules.loader import RuleError, load_rules
+from migrator.rules.loader import RuleError, default_rule_dir, load_rules
 from migrator.types import Direction
 
 RULE = """[[rule]]
@@ -65,17 +65,23 @@ class _Payload:
 
 
 def test_a_foreign_or_broken_entry_is_ignored(tmp_path: Path) -> None:
+    fresh = load_rules(Direction.TORCH2TF, cache_dir=None)
     load_rules(Direction.TORCH2TF, cache_dir=tmp_path)
+    key = cache.cache_key(Direction.TORCH2TF, sorted(default_rule_dir(Direction.TORCH2TF).rglob("*.toml")))
+    assert key is not None
     (entry,) = _entries(tmp_path)
+    assert entry == cache.entry_name(key) and cache.read(tmp_path, key) == fresh
     (tmp_path / entry).write_bytes(pickle.dumps(_Payload()))
     with pytest.raises(pickle.UnpicklingError, match=r"refused (posix|os)\.system"):
         cache._Unpickler(open(tmp_path / entry, "rb")).load()  # noqa: SIM115
-    assert cache.read(tmp_path, entry) is None
-    assert load_rules(Direction.TORCH2TF, cache_dir=tmp_path) == load_rules(
-        Direction.TORCH2TF, cache_dir=None
-    )
+    assert cache.read(tmp_path, key) is None
+    assert load_rules(Direction.TORCH2TF, cache_dir=tmp_path) == fresh  # parsed, and cached again
+    assert cache.read(tmp_path, key) == fresh
     (tmp_path / entry).write_bytes(b"\x80\x05truncated")
-    assert cache.read(tmp_path, entry) is None
+    assert cache.read(tmp_path, key) is None
+    cache.write(tmp_path, key + "|another file", fresh)  # a colliding name holding another key
+    (tmp_path / cache.entry_name(key + "|another file")).rename(tmp_path / entry)
+    assert cache.read(tmp_path, key) is None
 
 
 def test_an_unwritable_cache_is_not_an_error(tmp_path: Path) -> None:

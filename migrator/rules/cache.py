@@ -18,11 +18,11 @@ errors: the rules are then loaded from their files.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -30,7 +30,7 @@ from typing import Any
 
 from migrator.types import Direction
 
-__all__ = ["cache_key", "default_cache_dir", "read", "write"]
+__all__ = ["cache_key", "default_cache_dir", "entry_name", "read", "write"]
 
 _FORMAT = 1  # bump when the entry's layout changes
 
@@ -65,18 +65,26 @@ def default_cache_dir() -> Path | None:
 
 
 def cache_key(direction: Direction, files: Sequence[Path]) -> str | None:
-    """The entry name for rules loaded from ``files`` (in load order); None if a file is gone."""
+    """What an entry for rules loaded from ``files`` (in load order) depends on, as text; None
+    if a file is gone. The entry's file name is a checksum of it (:func:`entry_name`) and the
+    entry stores the whole text, so a checksum collision cannot return the wrong rules."""
     from migrator import __version__
 
-    digest = hashlib.sha256()
-    digest.update(f"{_FORMAT}|{__version__}|{sys.version}|{direction.value}".encode())
+    parts = [f"{_FORMAT}|{__version__}|{sys.version}|{direction.value}"]
     for path in (*_VALIDATORS, *files):
         try:
             st = path.stat()
         except OSError:
             return None
-        digest.update(f"|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return f"rules-{direction.value}-{digest.hexdigest()[:32]}.pickle"
+        parts.append(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def entry_name(key: str) -> str:
+    """The file name of the entry for ``key`` (two checksums: zlib is already imported, where
+    hashlib would cost a one-file check 4 ms)."""
+    data = key.encode()
+    return f"rules-{zlib.crc32(data):08x}{zlib.adler32(data):08x}.pickle"
 
 
 def _proxy(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
@@ -104,28 +112,31 @@ class _Unpickler(pickle.Unpickler):
 
 
 def read(cache_dir: Path, key: str) -> object | None:
-    """The cached value, or None when there is none or it cannot be read."""
+    """The value cached for ``key``, or None when there is none or it cannot be read."""
     try:
-        data = (cache_dir / key).read_bytes()
-        value: object = _Unpickler(io.BytesIO(data)).load()
-        return value
+        data = (cache_dir / entry_name(key)).read_bytes()
+        stored = _Unpickler(io.BytesIO(data)).load()
     except Exception:  # a missing, truncated or foreign entry: parse the rules instead
         return None
+    if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
+        return None
+    value: object = stored[1]
+    return value
 
 
 def write(cache_dir: Path, key: str, value: object) -> None:
-    """Store ``value`` atomically; a failure (read-only home, full disk) is ignored."""
+    """Store ``value`` for ``key`` atomically; a failure (read-only home, full disk) is ignored."""
     import tempfile
 
     try:
         buffer = io.BytesIO()
-        _Pickler(buffer).dump(value)
+        _Pickler(buffer).dump((key, value))
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".pickle")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(buffer.getvalue())
-            os.replace(tmp, cache_dir / key)
+            os.replace(tmp, cache_dir / entry_name(key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
