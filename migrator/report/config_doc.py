@@ -17,10 +17,7 @@ def keys_table() -> str:
     rows = [
         "| key | type | default | flag | meaning |",
         "|---|---|---|---|---|",
-        *(
-            f"| `{k.key}` | {k.type} | `{k.default}` | `{k.flag}` | {k.help} |"
-            for k in config_keys()
-        ),
+        *(f"| `{k.key}` | {k.type} | `{k.default}` | `{k.flag}` | {k.help} |" for k in config_keys()),
     ]
     return "\n".join(rows) + "\n"
 
