@@ -101,6 +101,10 @@ def conv(site: CallSite, tools: Tools) -> HookResult | str:
     s = per_dim(b.get("stride"), n, 1)
     d = per_dim(b.get("dilation"), n, 1)
     p = per_dim(padding, n, 0) if not isinstance(pad_value, str) else None
+    if s is not None and d is not None and any(si > 1 for si in s) and any(di > 1 for di in d):
+        return "stride > 1 together with dilation > 1: Keras convolutions refuse the combination"
+    if n == 3 and (s is None or any(si > 1 for si in s)):
+        notes.append(Note(Severity.REVIEW, _CONV3D_ONEDNN))
     pre: list[cst.BaseExpression] = []
     mode: str | None = None
     if pad_value == "valid" or p == (0,) * n:
@@ -127,6 +131,13 @@ def conv(site: CallSite, tools: Tools) -> HookResult | str:
         notes.append(Note(Severity.MIGRATED, "explicit padding kept exact with ZeroPadding + 'valid'"))
         return HookResult(_wrap(tools, pre, layer), module=_info(site, transform, "1"), notes=tuple(notes))
     return HookResult(layer, module=_info(site, transform), notes=tuple(notes))
+
+
+_CONV3D_ONEDNN = (
+    "strided Conv3D: TensorFlow's CPU kernels with oneDNN (on by default) return wrong values for "
+    "some input sizes (measured: kernel (1, 1, 2), stride (1, 1, 2) on a 2x2x3 input, error 1.1); "
+    "exact with TF_ENABLE_ONEDNN_OPTS=0 or sizes where (size - kernel) is a multiple of the stride"
+)
 
 
 def conv_transpose(site: CallSite, tools: Tools) -> HookResult | str:
@@ -276,7 +287,13 @@ def layer_norm(site: CallSite, tools: Tools) -> HookResult | str:
     """LayerNorm(normalized_shape): the last k source dims; for k > 1 the axes of a channels-first
     map become [1..k] of the channels-last tensor and gamma/beta are permuted."""
     shape = site.bound.get("normalized_shape")
-    mapped = tools.map_args(site, skip=("normalized_shape",))
+    affine = site.bound.get("elementwise_affine")
+    affine_value = literal(affine) if affine is not None else True
+    if affine_value not in (True, False):
+        return "elementwise_affine must be a literal True/False"
+    # without the affine transform torch has neither weight nor bias, whatever `bias` says
+    skip = ("normalized_shape", "elementwise_affine") + (("bias",) if affine_value is False else ())
+    mapped = tools.map_args(site, skip=skip)
     if mapped.unsupported is not None:
         return mapped.unsupported
     v = literal(shape) if shape is not None else NOT_LITERAL
@@ -305,6 +322,8 @@ def layer_norm(site: CallSite, tools: Tools) -> HookResult | str:
         contract = Contract.CHANNELS
         extra["layernorm_rank"] = k
     args.insert(0, kwarg("axis", axis))
+    if affine_value is False:
+        args += [kwarg("center", cst.Name("False")), kwarg("scale", cst.Name("False"))]
     layer = tools.call("keras.layers.LayerNormalization", args)
     info = ModuleInfo(
         contract,
