@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_SRC := fixtures/torch2tf/resnet_block/input.py
 DEMO_OUT := out/resnet_tf.py
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench docs clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest -q
+
+# The rule reference pages (docs/rules/*.md) are generated from the rule files; a test checks them.
+docs: install
+	$(BIN)/python -m migrator.report.rules_doc docs
 
 bench: install
 	$(BIN)/python benchmarks/migrate_speed.py

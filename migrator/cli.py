@@ -510,6 +510,16 @@ class _Migration:
         click.echo(text, err=True, nl=False)
 
 
+def _pool_size(jobs: int, files: int) -> int:
+    """Workers for ``files`` files (:func:`migrator.batch.pool_size`); a few files never import
+    the process pool."""
+    if files < 2:
+        return 1
+    from migrator.batch import pool_size
+
+    return pool_size(jobs, files)
+
+
 def _opt_bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
@@ -610,7 +620,6 @@ def check_cmd(
     2 for usage or input errors (a file that cannot be read or parsed is reported, the others are
     still checked).
     """
-    from migrator.batch import pool_size
     from migrator.check import Policy, check_output, check_paths, expand_paths
     from migrator.console import progress_bar, wants_progress
     from migrator.report.check_formats import render_check
@@ -630,7 +639,7 @@ def check_cmd(
                 settings.rules,
                 Policy(settings.min_score, settings.allow_unsupported),
                 debug=os.environ.get("FWMIGRATE_DEBUG") == "1",
-                jobs=pool_size(settings.worker_count, len(files)),
+                jobs=_pool_size(settings.worker_count, len(files)),
                 progress=progress,
             )
         for failed in report.errors:

@@ -112,12 +112,12 @@ class Net(nn.Module):
 def test_unknown_tensor_method_is_unsupported_with_line(torch2tf_rules: RuleSet) -> None:
     src = (
         "import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
-        "    def forward(self, x):\n        return x.unsqueeze(1)\n"
+        "    def forward(self, x):\n        return x.unfold(1, 2, 1)\n"
     )
     result = migrate_source(src, Direction.TORCH2TF, torch2tf_rules)
     bad = [f for f in result.findings if f.severity is Severity.UNSUPPORTED]
-    assert [(f.line, f.api) for f in bad] == [(6, "Tensor.unsqueeze")]
-    assert "# fwmigrate: unsupported: Tensor.unsqueeze: no rule maps this tensor method" in result.code
+    assert [(f.line, f.api) for f in bad] == [(6, "Tensor.unfold")]
+    assert "# fwmigrate: unsupported: Tensor.unfold: no rule maps this tensor method" in result.code
 
 
 def test_file_without_torch_is_left_alone(torch2tf_rules: RuleSet) -> None:

@@ -92,6 +92,13 @@ REFUSED = [
         "unsupported",
         "output_padding larger than padding",
     ),
+    (Direction.TF2TORCH, "layers.BatchNormalization(center=False)", "unsupported", "one affine flag"),
+    (
+        Direction.TF2TORCH,
+        "layers.LayerNormalization(scale=False)",
+        "unsupported",
+        "one elementwise_affine flag",
+    ),
     (
         Direction.TORCH2TF,
         "nn.Sequential(nn.Conv2d(2, 2, 1), nn.Softmax(dim=2))",
@@ -108,7 +115,9 @@ def test_what_a_rule_cannot_migrate_is_marked(
     from migrator import api
     from tests.props import Case, render
 
-    source, _ = render(direction, Case(layer, ("2,2,5,5",)))
+    source, _ = render(
+        direction, Case(layer, ("2,2,5,5",) if direction is Direction.TORCH2TF else ("2,5,5,2",))
+    )
     result = api.migrate_source(source, direction, _rules(direction), source_name="m.py")
     found = [f"{f.severity.value}: {f.message}" for f in result.findings]
     assert any(line.startswith(severity) and reason in line for line in found), found

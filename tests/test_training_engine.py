@@ -318,10 +318,11 @@ def test_tensor_methods_on_a_trained_models_output_migrate_or_are_marked() -> No
         "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
         "def evaluate(model, x):\n"
         "    logits = model(x)\n"
-        "    return logits.sum(), logits.argmax(dim=1)\n"
+        "    return logits.sum(), logits.argmax(dim=1), logits.unfold(1, 2, 1)\n"
     )
     assert "ops.sum(logits)" in result.code
-    assert any(f.api == "Tensor.argmax" for f in result.findings if f.severity is Severity.UNSUPPORTED)
+    assert "ops.argmax(logits, axis=1)" in result.code
+    assert any(f.api == "Tensor.unfold" for f in result.findings if f.severity is Severity.UNSUPPORTED)
 
 
 def test_keras_image_arrays_are_permuted_for_a_channels_first_model() -> None:

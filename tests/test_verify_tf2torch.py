@@ -335,15 +335,19 @@ class M(keras.Model):
 # the other Keras fixtures, verified in this process (same code as the CLI's subprocess, faster)
 MORE_FIXTURES = [
     "attention_pool_ops",
+    "bilstm_text",
     "functional_resnet",
     "gated_multiply",
     "gru_seq",
     "inception_concat",
     "lstm_classifier",
+    "masked_sequence",
     "mobilenet_tfkeras",
     "subclassed_cnn",
     "text_cnn_1d",
+    "transformer_encoder",
     "unet_tiny",
+    "upsample_norms",
 ]
 
 

@@ -769,8 +769,14 @@ def test_registry_is_read_only_and_complete() -> None:
         "lstm",
         "bidirectional_lstm",
         "bidirectional_gru",
+        "simple_rnn",
+        "bidirectional_simple_rnn",
         "separable_conv2d",
         "prelu",
+        "multihead_attention",
+        "transformer_encoder_layer",
+        "transformer_encoder",
+        "keras_multi_head_attention",
     }
     assert set(TRANSFORMS) == expected
     for name, transform in TRANSFORMS.items():

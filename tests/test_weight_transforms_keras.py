@@ -716,16 +716,35 @@ def _layernorm_states(rng: np.random.Generator) -> list[StateCase]:
     ]
 
 
-def _recurrent_states(gates: int, zero_hh_bias: bool) -> Builder:
+def _recurrent_states(gates: int, zero_hh_bias: bool, stacked: bool = False) -> Builder:
+    """One layer, one direction; with ``stacked``, also num_layers 2-3, uni- and bidirectional
+    (keys ``*_l{k}[_reverse]``, the layer count and directions in the context)."""
+
     def build(rng: np.random.Generator) -> list[StateCase]:
         f, h = _size(rng), _size(rng)
-        weights = {"weight_ih_l0": _w(rng, gates * h, f), "weight_hh_l0": _w(rng, gates * h, h)}
-        # The keras LSTM keeps only b_ih + b_hh, which comes back as (sum, zeros).
+        # The keras LSTM / SimpleRNN keep only b_ih + b_hh, which comes back as (sum, zeros).
         b_hh = np.zeros(gates * h, np.float32) if zero_hh_bias else _w(rng, gates * h)
-        return [
+        weights = {"weight_ih_l0": _w(rng, gates * h, f), "weight_hh_l0": _w(rng, gates * h, h)}
+        cases = [
             ({**weights, "bias_ih_l0": _w(rng, gates * h), "bias_hh_l0": b_hh}, TransformContext()),
             (weights, TransformContext(use_bias=False)),
         ]
+        if not stacked:
+            return cases
+        for layers, directions in ((2, ("",)), (3, ("", "_reverse")), (1, ("", "_reverse"))):
+            for bias in (True, False):
+                state: dict[str, Array] = {}
+                for k in range(layers):
+                    fin = f if k == 0 else h * len(directions)
+                    for d in directions:
+                        state[f"weight_ih_l{k}{d}"] = _w(rng, gates * h, fin)
+                        state[f"weight_hh_l{k}{d}"] = _w(rng, gates * h, h)
+                        if bias:
+                            state[f"bias_ih_l{k}{d}"] = _w(rng, gates * h)
+                            state[f"bias_hh_l{k}{d}"] = b_hh.copy() if zero_hh_bias else _w(rng, gates * h)
+                ctx = TransformContext(use_bias=bias, rnn_layers=layers, bidirectional=len(directions) == 2)
+                cases.append((state, ctx))
+        return cases
 
     return build
 
@@ -765,6 +784,91 @@ def _prelu_states(rng: np.random.Generator) -> list[StateCase]:
     ]
 
 
+def _attention_states(rng: np.random.Generator) -> list[StateCase]:
+    h, d = _size(rng, 1, 3), _size(rng, 1, 3)
+    e, kdim, vdim = h * d, _size(rng), _size(rng)
+    packed = {"in_proj_weight": _w(rng, 3 * e, e), "out_proj.weight": _w(rng, e, e)}
+    separate = {
+        "q_proj_weight": _w(rng, e, e),
+        "k_proj_weight": _w(rng, e, kdim),
+        "v_proj_weight": _w(rng, e, vdim),
+        "out_proj.weight": _w(rng, e, e),
+    }
+    biases = {"in_proj_bias": _w(rng, 3 * e), "out_proj.bias": _w(rng, e)}
+    return [
+        ({**packed, **biases}, TransformContext(num_heads=h)),
+        (packed, TransformContext(num_heads=h, use_bias=False)),
+        ({**separate, **biases}, TransformContext(num_heads=h)),
+    ]
+
+
+def _encoder_layer_state(rng: np.random.Generator, e: int, bias: bool) -> dict[str, Array]:
+    f = _size(rng)
+    state = {
+        "self_attn.in_proj_weight": _w(rng, 3 * e, e),
+        "self_attn.out_proj.weight": _w(rng, e, e),
+        "linear1.weight": _w(rng, f, e),
+        "linear2.weight": _w(rng, e, f),
+        "norm1.weight": _w(rng, e),
+        "norm2.weight": _w(rng, e),
+    }
+    if bias:
+        state.update(
+            {
+                "self_attn.in_proj_bias": _w(rng, 3 * e),
+                "self_attn.out_proj.bias": _w(rng, e),
+                "linear1.bias": _w(rng, f),
+                "linear2.bias": _w(rng, e),
+                "norm1.bias": _w(rng, e),
+                "norm2.bias": _w(rng, e),
+            }
+        )
+    return state
+
+
+def _encoder_layer_states(rng: np.random.Generator) -> list[StateCase]:
+    h = _size(rng, 1, 3)
+    e = h * _size(rng, 1, 3)
+    return [
+        (_encoder_layer_state(rng, e, bias), TransformContext(num_heads=h, use_bias=bias))
+        for bias in (True, False)
+    ]
+
+
+def _encoder_states(rng: np.random.Generator) -> list[StateCase]:
+    h = _size(rng, 1, 3)
+    e = h * _size(rng, 1, 3)
+    out: list[StateCase] = []
+    norms = ({"weight": _w(rng, e), "bias": _w(rng, e)}, {"weight": _w(rng, e)}, {})
+    for bias, norm in zip((True, False, True), norms, strict=True):
+        state = {
+            f"layers.{i}.{k}": v
+            for i in range(_size(rng, 1, 3))
+            for k, v in _encoder_layer_state(rng, e, bias).items()
+        }
+        state.update({f"norm.{k}": v for k, v in norm.items()})
+        out.append((state, TransformContext(num_heads=h, use_bias=bias)))
+    return out
+
+
+def _keras_attention_states(rng: np.random.Generator) -> list[StateCase]:
+    h, k, v = _size(rng, 1, 3), _size(rng), _size(rng)
+    e_q, e_k, e_v, out = _size(rng), _size(rng), _size(rng), _size(rng)
+    kernels = {
+        "query_kernel": _w(rng, e_q, h, k),
+        "key_kernel": _w(rng, e_k, h, k),
+        "value_kernel": _w(rng, e_v, h, v),
+        "output_kernel": _w(rng, h, v, out),
+    }
+    biases = {
+        "query_bias": _w(rng, h, k),
+        "key_bias": _w(rng, h, k),
+        "value_bias": _w(rng, h, v),
+        "output_bias": _w(rng, out),
+    }
+    return [({**kernels, **biases}, TransformContext()), (kernels, TransformContext(use_bias=False))]
+
+
 BUILDERS: dict[str, Builder] = {
     "identity": lambda rng: [({}, TransformContext())],
     "linear": _linear_states,
@@ -778,13 +882,19 @@ BUILDERS: dict[str, Builder] = {
     "conv_transpose2d": _conv_transpose_states(2),
     "batchnorm": _batchnorm_states,
     "layernorm": _layernorm_states,
-    "gru": _recurrent_states(3, zero_hh_bias=False),
-    "lstm": _recurrent_states(4, zero_hh_bias=True),
+    "gru": _recurrent_states(3, zero_hh_bias=False, stacked=True),
+    "lstm": _recurrent_states(4, zero_hh_bias=True, stacked=True),
+    "simple_rnn": _recurrent_states(1, zero_hh_bias=True, stacked=True),
     "bidirectional_gru": _bidirectional_states(3, zero_hh_bias=False),
     "bidirectional_lstm": _bidirectional_states(4, zero_hh_bias=True),
+    "bidirectional_simple_rnn": _bidirectional_states(1, zero_hh_bias=True),
     "embedding": _embedding_states,
     "separable_conv2d": _separable_states,
     "prelu": _prelu_states,
+    "multihead_attention": _attention_states,
+    "transformer_encoder_layer": _encoder_layer_states,
+    "transformer_encoder": _encoder_states,
+    "keras_multi_head_attention": _keras_attention_states,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,15 +17,18 @@ def expand_paths(
     outputs and paths matching ``exclude``, relative to ``root`` (default: the current
     directory), are skipped); in the order of the arguments, each file once, at its first
     mention. A missing path or a directory without Python files is an InputError."""
-    from migrator.batch import BatchError, expand
-
     out: list[Path] = []
     seen: set[Path] = set()
     for arg in args:
-        try:
-            files = expand([arg], root if root is not None else Path.cwd(), exclude)
-        except BatchError as exc:
-            raise InputError(str(exc)) from None
+        if arg.is_file():  # taken as given (no walk: a one-file check does not import the walker)
+            files = [Path(os.path.normpath(arg))]
+        else:
+            from migrator.batch import BatchError, expand
+
+            try:
+                files = expand([arg], root if root is not None else Path.cwd(), exclude)
+            except BatchError as exc:
+                raise InputError(str(exc)) from None
         if not files:
             what = "no *.py files in this directory" + (" (after excludes)" if exclude else "")
             raise InputError(f"{arg}: {what}")

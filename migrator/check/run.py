@@ -95,15 +95,19 @@ def check_paths(
     file is checked. A file that cannot be checked becomes a FileCheck with ``error`` set; with
     ``debug``, an internal error is raised instead (and the files are checked in this process).
     """
-    from migrator.batch import run
-
     paths = tuple(files)
     dirs = tuple(rule_dirs)
     _rules_for(dirs, direction)  # a bad rule directory fails here, once
     tasks = [_Task(p, direction, dirs, debug) for p in paths]
-    if debug:
-        results = [_check_task(t) for t in tasks]
+    if debug or jobs <= 1:  # in this process (a file's own errors are in its FileCheck)
+        results = []
+        for done, task in enumerate(tasks, start=1):
+            results.append(_check_task(task))
+            if progress is not None:
+                progress(done, len(tasks))
     else:
+        from migrator.batch import run
+
         results = []
         for task, outcome in zip(tasks, run(tasks, _check_task, jobs, progress), strict=True):
             if outcome.result is not None:

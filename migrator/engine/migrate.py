@@ -10,8 +10,7 @@ import libcst as cst
 from migrator.engine.emitter import Emitter
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
-from migrator.engine.train_record import training_record
-from migrator.engine.train_scan import TrainingPlan, scan
+from migrator.engine.train_plan import TrainingPlan
 from migrator.engine.transformer import TorchToKeras
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -41,7 +40,11 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
     emitter = Emitter(taken)
     torch_classes = frozenset(_torch_classes(module, imports.resolve))
     tracker = PositionTracker(index_module(source))
-    plan = scan(module, rules, imports.resolve) if _TRAINING_WORDS.search(code_only) else TrainingPlan()
+    plan = TrainingPlan()
+    if _TRAINING_WORDS.search(code_only):  # the scanner is imported only for files that may train
+        from migrator.engine.train_scan import scan
+
+        plan = scan(module, rules, imports.resolve)
     transformer = TorchToKeras(rules, imports, emitter, torch_classes, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _layers_not_models(new, transformer.used_as_layer, emitter)
@@ -55,9 +58,11 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
         )
         for name, (base, inputs, outputs) in transformer.class_records.items()
     )
-    training = (
-        training_record(plan, transformer.train_code, rules, imports.resolve, module) if plan.found else None
-    )
+    training = None
+    if plan.found:
+        from migrator.engine.train_record import training_record
+
+        training = training_record(plan, transformer.train_code, rules, imports.resolve, module)
     record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records), training)
     findings = tuple(sorted(transformer.findings))
     code = new.code

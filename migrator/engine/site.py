@@ -13,7 +13,7 @@ from migrator.rules.schema import Contract, Rule
 from migrator.types import Severity
 
 if TYPE_CHECKING:
-    from migrator.engine.train_scan import TrainingPlan
+    from migrator.engine.train_plan import TrainingPlan
 
 
 @dataclass(frozen=True)

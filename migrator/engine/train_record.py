@@ -11,7 +11,7 @@ from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.site import CallSite
 from migrator.engine.train_bindings import literal_names, with_bindings
-from migrator.engine.train_scan import Action, StepKind, TrainingPlan
+from migrator.engine.train_plan import Action, StepKind, TrainingPlan
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import TrainRole

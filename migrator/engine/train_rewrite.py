@@ -14,14 +14,8 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 
 from migrator.engine.emitter import code_of, kwarg
-from migrator.engine.train_scan import (
-    Action,
-    FitLoop,
-    StatementAction,
-    StepKind,
-    TrainingPlan,
-    TrainLoop,
-)
+from migrator.engine.train_plan import Action, StepKind, TrainingPlan
+from migrator.engine.train_scan import FitLoop, StatementAction, TrainLoop
 from migrator.engine.walk import Walker
 from migrator.types import Severity
 

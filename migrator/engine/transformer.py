@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
@@ -23,18 +23,30 @@ from migrator.engine.names import ImportTable
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, HookResult, MappedArgs, ModuleInfo
 from migrator.engine.statements import drop_absorbed, is_tensorish, shape_source, with_markers
-from migrator.engine.train_record import training_code
-from migrator.engine.train_rewrite import TrainingRewriter
-from migrator.engine.train_scan import TrainingPlan
+from migrator.engine.train_plan import TrainingPlan
 from migrator.engine.values import int_or_ints, parse_code
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Contract, Rule, RuleKind
-from migrator.transforms import HOOKS
+from migrator.transforms import HOOKS, MODULE_CALLS
+from migrator.transforms.attention import ModuleCall
+from migrator.transforms.recurrent import (
+    UNPACK_HINT,
+    RnnCall,
+    output_expr,
+    parse_call,
+    replace_line,
+    stack_of,
+    unpack,
+)
 from migrator.types import Finding, LayerRecord, Severity, TensorLayout
 
 MARKER = "# fwmigrate:"
+_RESULT_FIELDS = {"values": 0, "indices": 1}  # fields of torch's (values, indices) results
 _TRACKED_ROOTS = frozenset({"torch"})
+
+if TYPE_CHECKING:
+    from migrator.engine.train_rewrite import TrainingRewriter
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Scope:
     returns: list[Layout | None] = field(default_factory=list)
     returned_modules: list[ModuleInfo] = field(default_factory=list)
     lists: dict[str, list[ModuleInfo]] = field(default_factory=dict)  # local lists of layers
+    seqs: dict[str, Layout | None] = field(default_factory=dict)  # sequences of tensors (split chunks)
 
 
 class TorchToKeras(cst.CSTTransformer):
@@ -73,7 +86,7 @@ class TorchToKeras(cst.CSTTransformer):
         super().__init__()
         self.positions = positions
         self.plan = plan or TrainingPlan()
-        self.trainer = TrainingRewriter(self.plan, lambda q: code_of(emitter.name(q)), self._report)
+        self._trainer: TrainingRewriter | None = None  # built when a training loop needs rewriting
         self.train_code: dict[int, tuple[str, str, int]] = {}  # id(original call) -> source, target, line
         self.rules = rules
         self.imports = imports
@@ -96,7 +109,15 @@ class TorchToKeras(cst.CSTTransformer):
         self._absorbed: set[int] = set()  # `x = x` statements left by an absorbed permute
         self._shape_pending: dict[int, tuple[cst.CSTNode, cst.CSTNode]] = {}
         self._tuples: dict[int, tuple[cst.CSTNode, tuple[Layout | None, ...]]] = {}  # tuple-valued calls
+        # sequences of tensors made by tensor ops (split chunks, (values, indices)): element layout
+        self._seqs: dict[int, tuple[cst.CSTNode, Layout | None]] = {}
         self._current_original: cst.CSTNode = cst.Pass()
+        # id(original call) -> how its result is used, for modules whose calls are rewritten
+        self._uses: dict[int, str] = {}
+        # calls of recurrent layers in forward, until their statement rewrites them (recurrent.py)
+        self._rnn_calls: dict[int, tuple[cst.Call, cst.Call, RnnCall | str, Layout | None, str | None]] = {}
+        self._rnn_lines: dict[int, tuple[cst.SimpleStatementLine, ...]] = {}  # id(Assign) -> statements
+        self._rnn_noop: set[int] = set()  # self.lstm.flatten_parameters() calls: their statements go
 
     # ------------------------------------------------------------------ bookkeeping
     def _line(self, node: cst.CSTNode) -> tuple[int, int]:
@@ -182,12 +203,26 @@ class TorchToKeras(cst.CSTTransformer):
         return isinstance(expr, cst.Name) and s is not None and expr.value in s.vars
 
     def layout_of(self, expr: cst.BaseExpression) -> Layout | None:
+        """The layout of a tensor expression; for a sequence of tensors (split chunks), of its elements."""
         hit = self._layouts.get(id(expr))
         if hit is not None:
             return hit[1]
+        seq = self._seq_layout(expr)
+        if seq is not None:
+            return seq[0]
         s = self.scope
         if isinstance(expr, cst.Name) and s is not None:
             return s.vars.get(expr.value)
+        return None
+
+    def _seq_layout(self, expr: cst.BaseExpression) -> tuple[Layout | None] | None:
+        """(element layout,) when ``expr`` is a sequence of tensors made by a tensor op, else None."""
+        hit = self._seqs.get(id(expr))
+        if hit is not None:
+            return (hit[1],)
+        s = self.scope
+        if isinstance(expr, cst.Name) and s is not None and expr.value in s.seqs:
+            return (s.seqs[expr.value],)
         return None
 
     def module_of(self, expr: cst.BaseExpression) -> ModuleInfo | None:
@@ -223,6 +258,15 @@ class TorchToKeras(cst.CSTTransformer):
             and isinstance(value.func, cst.Name)
             and value.func.value in self.plan.model_names
         )
+
+    @property
+    def trainer(self) -> TrainingRewriter:
+        """The training-loop rewriter (imported only for files with training code)."""
+        if self._trainer is None:
+            from migrator.engine.train_rewrite import TrainingRewriter
+
+            self._trainer = TrainingRewriter(self.plan, lambda q: code_of(self.emit.name(q)), self._report)
+        return self._trainer
 
     def training_plan(self) -> TrainingPlan:
         return self.plan
@@ -265,7 +309,7 @@ class TorchToKeras(cst.CSTTransformer):
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
-    ) -> cst.BaseStatement | cst.RemovalSentinel:
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
         for _, (_, where) in list(self._shape_pending.items()):
             self._find(
                 where,
@@ -274,8 +318,17 @@ class TorchToKeras(cst.CSTTransformer):
                 "the shape is in the target's (channels-last) order here",
             )
         self._shape_pending.clear()
+        self._flush_rnn_calls()
         out = with_markers(updated_node, self._markers.pop())
         if len(out.body) == 1 and id(out.body[0]) in self._absorbed:
+            self._absorbed.add(id(out))
+        if len(out.body) == 1 and id(out.body[0]) in self._rnn_lines:
+            return replace_line(out, self._rnn_lines.pop(id(out.body[0])))
+        if (
+            len(out.body) == 1
+            and isinstance(out.body[0], cst.Expr)
+            and id(out.body[0].value) in self._rnn_noop
+        ):
             self._absorbed.add(id(out))
         return out  # type: ignore[no-any-return]
 
@@ -317,6 +370,8 @@ class TorchToKeras(cst.CSTTransformer):
                 s.modules[node.target.value] = info.repeated
             elif info is not None and info.children and len({c.contract for c in info.children}) == 1:
                 s.modules[node.target.value] = info.children[0]
+            elif isinstance(node.iter, cst.Name) and node.iter.value in s.seqs:
+                s.vars[node.target.value] = s.seqs[node.iter.value]
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.BaseStatement:
         loop = self.plan.loops.get(id(original_node))
@@ -420,6 +475,17 @@ class TorchToKeras(cst.CSTTransformer):
                     want = wanted(hit[0], summaries)
                     if want is not None:
                         found[hit[1]] = want
+                f = call.func
+                mine = isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name)
+                mine = mine and f.value.value == "self"  # type: ignore[attr-defined]
+                info = attrs.get(f.attr.value) if mine else None  # type: ignore[attr-defined]
+                attention = info is not None and info.extra.get("call") == "multihead_attention"
+                want = wanted(info, summaries) if attention else None  # type: ignore[arg-type]
+                # attention takes its keys and values in the query's layout (time-major or not)
+                names = [a.value.value for a in call.args[:3] if isinstance(a.value, cst.Name)]
+                for name in names if want is not None else []:
+                    if name in alias and alias[name] not in found:
+                        found[alias[name]] = want  # type: ignore[assignment]
 
             def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
                 hit = module_call(updated.value)
@@ -471,6 +537,8 @@ class TorchToKeras(cst.CSTTransformer):
         if s is None:
             return updated_node
         value = updated_node.value
+        if id(value) in self._rnn_calls and len(updated_node.targets) == 1:
+            return self._unpack_rnn(updated_node, s)
         info = self.module_of(value)
         if (
             len(updated_node.targets) == 1
@@ -483,6 +551,12 @@ class TorchToKeras(cst.CSTTransformer):
         for t in updated_node.targets:
             target = t.target
             if isinstance(target, cst.Name):
+                s.seqs.pop(target.value, None)
+                seq = self._seq_layout(value) if s.kind == "forward" else None
+                if seq is not None:
+                    s.seqs[target.value] = seq[0]
+                    s.vars.pop(target.value, None)
+                    continue
                 if isinstance(value, cst.List) and s.kind != "forward":
                     got = [self.module_of(e.value) for e in value.elements]
                     s.lists[target.value] = [g for g in got if g is not None]
@@ -515,6 +589,9 @@ class TorchToKeras(cst.CSTTransformer):
                 if new is not None:
                     return new
                 parts = self._tuples.get(id(value))
+                seq = self._seq_layout(value)
+                if parts is None and seq is not None:
+                    parts = (value, seq * len(target.elements))
                 if parts is not None:
                     for e, lay in zip(target.elements, parts[1], strict=False):
                         if isinstance(e.value, cst.Name):
@@ -586,6 +663,20 @@ class TorchToKeras(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> None:
         self._inner.add(id(node.func))
 
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        """``attn(q, k, v)[0]``: only the first element of a call's result is used."""
+        idx = node.slice[0].slice if len(node.slice) == 1 else None
+        if isinstance(node.value, cst.Call) and isinstance(idx, cst.Index) and int_or_ints(idx.value) == 0:
+            self._uses[id(node.value)] = "first"
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """``out, _ = attn(q, k, v)``: the second element of a call's result is discarded."""
+        target = node.targets[0].target if len(node.targets) == 1 else None
+        if isinstance(node.value, cst.Call) and isinstance(target, cst.Tuple) and len(target.elements) == 2:
+            last = target.elements[1].value
+            if isinstance(last, cst.Name) and last.value == "_":
+                self._uses[id(node.value)] = "pair_discarded"
+
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         if id(original_node) in self._inner:
             return updated_node
@@ -597,6 +688,9 @@ class TorchToKeras(cst.CSTTransformer):
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
+        field_index = _RESULT_FIELDS.get(updated_node.attr.value)
+        if field_index is not None and id(updated_node.value) in self._seqs:
+            return self._seq_item(updated_node.value, field_index, updated_node)
         if id(original_node) in self._inner:
             return updated_node
         qual = self.imports.resolve(updated_node)
@@ -629,10 +723,20 @@ class TorchToKeras(cst.CSTTransformer):
     def leave_Subscript(
         self, original_node: cst.Subscript, updated_node: cst.Subscript
     ) -> cst.BaseExpression:
+        if id(updated_node.value) in self._rnn_calls:
+            return self._rnn_output(updated_node)
         # x.shape[i] / x.size()[i] on a permuted tensor
         src = self._shape_src(updated_node.value)
         if src is None and id(updated_node.value) in self._tuples:
             return self._index_tuple(updated_node)
+        if src is None and self._seq_layout(updated_node.value) is not None:
+            idx = updated_node.slice[0].slice if len(updated_node.slice) == 1 else None
+            i = int_or_ints(idx.value) if isinstance(idx, cst.Index) else None
+            if isinstance(i, int):
+                return self._seq_item(updated_node.value, i, updated_node)
+            if isinstance(idx, cst.Slice):
+                self._seqs[id(updated_node)] = (updated_node, self.layout_of(updated_node.value))
+            return updated_node
         if src is None and self.is_tracked(updated_node.value):
             return self._index_tensor(original_node, updated_node)
         if src is None or not self.is_tracked(src) or len(updated_node.slice) != 1:
@@ -668,12 +772,28 @@ class TorchToKeras(cst.CSTTransformer):
         self._set_layout(got.node, got.layout)
         return got.node
 
+    def _seq_item(self, seq: cst.BaseExpression, i: int, node: cst.BaseExpression) -> cst.BaseExpression:
+        """Element ``i`` of a sequence of tensors: the element itself when the sequence is a tuple
+        the migration wrote (``(ops.max(x, axis=1), ops.argmax(x, axis=1))[1]``), else ``seq[i]``."""
+        lay = self.layout_of(seq)
+        out: cst.BaseExpression = node
+        if isinstance(seq, cst.Tuple) and -len(seq.elements) <= i < len(seq.elements):
+            out = seq.elements[i].value.with_changes(lpar=[], rpar=[])
+        elif not isinstance(node, cst.Subscript):
+            out = cst.Subscript(value=seq, slice=[cst.SubscriptElement(cst.Index(int_node(i)))])
+        self._set_layout(out, lay)
+        return out
+
     def _index_tuple(self, node: cst.Subscript) -> cst.BaseExpression:
         """``self.gru(x)[0]``: an element of a layer's tuple result."""
         parts = self._tuples[id(node.value)][1]
         idx = node.slice[0].slice if len(node.slice) == 1 else None
         i = int_or_ints(idx.value) if isinstance(idx, cst.Index) else None
         if isinstance(i, int) and -len(parts) <= i < len(parts):
+            if isinstance(node.value, cst.Tuple) and len(node.value.elements) == len(parts):
+                item = node.value.elements[i].value.with_changes(lpar=[], rpar=[])  # a tuple we wrote
+                self._set_layout(item, parts[i])
+                return item
             self._set_layout(node, parts[i])
         return node
 
@@ -697,6 +817,8 @@ class TorchToKeras(cst.CSTTransformer):
             self._set_layout(updated_node, identity(rank) if rank is not None else None)
             return updated_node
         out = ll if ll is not None else rl
+        if ll is not None and rl is not None and rl.rank > ll.rank:
+            out = rl  # broadcasting: the result has the higher rank (`x.sum() * x`)
         if ll is not None and rl is not None and ll.perm != rl.perm and ll.rank == rl.rank:
             updated_node = updated_node.with_changes(right=self.convert(right, rl, ll))
         self._set_layout(updated_node, out)
@@ -709,6 +831,29 @@ class TorchToKeras(cst.CSTTransformer):
             self._set_layout(updated_node, self.layout_of(updated_node.expression))
         return updated_node
 
+    def leave_Comparison(
+        self, original_node: cst.Comparison, updated_node: cst.Comparison
+    ) -> cst.BaseExpression:
+        """``x > 0`` of a tracked tensor is a tensor in the same layout (a mask); the other side
+        is brought into that layout when both are tracked, as for arithmetic."""
+        if len(updated_node.comparisons) != 1:
+            return updated_node
+        target = updated_node.comparisons[0]
+        if isinstance(target.operator, cst.In | cst.NotIn | cst.Is | cst.IsNot):
+            return updated_node
+        left, right = updated_node.left, target.comparator
+        if not (self.is_tracked(left) or self.is_tracked(right)):
+            return updated_node
+        ll, rl = self.layout_of(left), self.layout_of(right)
+        if ll is not None and rl is not None and ll.perm != rl.perm and ll.rank == rl.rank:
+            fixed = target.with_changes(comparator=self.convert(right, rl, ll))
+            updated_node = updated_node.with_changes(comparisons=[fixed])
+        out = ll if ll is not None else rl
+        if ll is not None and rl is not None and rl.rank > ll.rank:
+            out = rl
+        self._set_layout(updated_node, out)
+        return updated_node
+
     # calls -------------------------------------------------------------------
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
@@ -719,6 +864,17 @@ class TorchToKeras(cst.CSTTransformer):
                 self._unsupported(original_node, func, qual, rule)
                 return updated_node
             return self._apply(original_node, updated_node, rule, qual, receiver=None)
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "flatten_parameters"
+            and not updated_node.args
+        ):
+            info = self.module_of(func.value)
+            if info is not None and stack_of(info) is not None:
+                self._rnn_noop.add(id(updated_node))
+                message = "removed: a cuDNN weight-layout hint with no effect on the result"
+                self._find(original_node, Severity.MIGRATED, code_of(func), message, info.rule_id)
+                return updated_node
         if isinstance(func, cst.Attribute):
             recv = func.value
             if isinstance(recv, cst.Name) and recv.value == "self":
@@ -842,6 +998,8 @@ class TorchToKeras(cst.CSTTransformer):
             return call
         expr = result.expr
         if rule.training is not None:
+            from migrator.engine.train_record import training_code
+
             self.train_code[id(original)] = training_code(site, original, expr, line)
         reviews = [n for n in result.notes if n.severity is not Severity.MIGRATED]
         for note in reviews:
@@ -856,6 +1014,11 @@ class TorchToKeras(cst.CSTTransformer):
                 rule.contract, rank=rule.rank, rule_id=rule.id, transform=rule.weights, line=line
             )
             self._set_module(expr, info)
+        elif rule.contract is Contract.PARTS or (
+            isinstance(expr, cst.Tuple) and rule.contract is Contract.AXIS
+        ):
+            # a sequence of tensors (split chunks, (values, indices)): each has the result's layout
+            self._seqs[id(expr)] = (expr, result.layout)
         else:
             lay = result.layout
             if lay is None and rule.contract in (
@@ -871,6 +1034,10 @@ class TorchToKeras(cst.CSTTransformer):
         return expr
 
     def _describe(self, expr: cst.BaseExpression, rule: Rule) -> str:
+        if isinstance(expr, cst.Tuple):
+            return ", ".join(self._describe(e.value, rule) for e in expr.elements)
+        if isinstance(expr, cst.BinaryOperation):  # ops.std(x) / (1 - 1 / n) ** 0.5
+            return self._describe(expr.left, rule)
         if isinstance(expr, cst.Call):
             func = expr.func
             if isinstance(func, cst.Call):  # layers.Flatten()(x)
@@ -895,6 +1062,9 @@ class TorchToKeras(cst.CSTTransformer):
     def _call_module(
         self, original: cst.Call, call: cst.Call, info: ModuleInfo, path: str
     ) -> cst.BaseExpression:
+        hook = info.extra.get("call")
+        if isinstance(hook, str) and hook in MODULE_CALLS:
+            return self._call_rewritten(original, call, info, path, hook)
         if not call.args or call.args[0].keyword is not None or call.args[0].star:
             return call
         arg = call.args[0].value
@@ -909,20 +1079,71 @@ class TorchToKeras(cst.CSTTransformer):
         if passage.convert_to is not None and have is not None:
             new_arg = self.convert(arg, have, passage.convert_to)
             call = call.with_changes(args=[call.args[0].with_changes(value=new_arg), *call.args[1:]])
+        stack = stack_of(info) if info.contract is Contract.SEQUENCE else None
+        if stack is not None:
+            # recurrent layers: the statement that uses the result is rewritten (recurrent.py)
+            self._rnn_calls[id(call)] = (call, original, parse_call(call, stack), passage.out, info.rule_id)
+            return call
         if info.contract is Contract.SEQUENCE:
-            # recurrent layers return (output, state): the output follows the layout, the state
-            # is (layers, N, H) in torch and (N, H) in Keras
             self._tuples[id(call)] = (call, (passage.out, None))
-            if len(call.args) > 1:
-                self._find(
-                    original,
-                    Severity.REVIEW,
-                    f"self.{path}",
-                    "an initial state is (1, N, H) in torch, (N, H) in Keras",
-                )
             return call
         self._set_layout(call, passage.out)
         return call
+
+    def _rnn_output(self, node: cst.Subscript) -> cst.BaseExpression:
+        """``self.lstm(x, hx)[0]``: the output sequence, through every layer of the stack."""
+        _, _, rc, out, _ = self._rnn_calls[id(node.value)]
+        idx = node.slice[0].slice if len(node.slice) == 1 else None
+        if isinstance(rc, str) or not isinstance(idx, cst.Index) or int_or_ints(idx.value) != 0:
+            return node  # flagged with its statement
+        del self._rnn_calls[id(node.value)]
+        expr = output_expr(rc)
+        self._set_layout(expr, out)
+        return expr
+
+    def _unpack_rnn(self, node: cst.Assign, s: Scope) -> cst.Assign:
+        """``out, (h_n, c_n) = self.lstm(x, hx)``: one statement per layer, states stacked as torch's."""
+        call, _, rc, out, _ = self._rnn_calls[id(node.value)]
+        if isinstance(rc, str):
+            return node
+        base = code_of(call.func).rpartition(".")[2]
+        got = unpack(rc, node.targets[0].target, base, self)
+        if isinstance(got, str):
+            return node
+        del self._rnn_calls[id(node.value)]
+        self._rnn_lines[id(node)] = got.statements
+        if got.output is not None:
+            s.vars[got.output] = out
+        for name in got.states:
+            s.vars[name] = identity(3)
+        for name in got.tuples:
+            s.vars.pop(name, None)
+            s.seqs[name] = identity(3)
+        return node
+
+    def _flush_rnn_calls(self) -> None:
+        """Recurrent-layer calls no statement could rewrite: marked, with the reason."""
+        for call, original, rc, _, rule_id in self._rnn_calls.values():
+            why = rc if isinstance(rc, str) else UNPACK_HINT
+            self._find(original, Severity.UNSUPPORTED, code_of(call.func), why, rule_id)
+        self._rnn_calls.clear()
+
+    def _call_rewritten(
+        self, original: cst.Call, call: cst.Call, info: ModuleInfo, path: str, hook: str
+    ) -> cst.BaseExpression:
+        """A module whose calls change too (attention): its call-site hook rewrites the call."""
+        api = f"self.{path}" if isinstance(call.func, cst.Attribute) else path
+        got = MODULE_CALLS[hook](ModuleCall(info, call, path, self._uses.get(id(original), "")), self)
+        if isinstance(got, str):
+            self._find(original, Severity.UNSUPPORTED, api, got, info.rule_id)
+            return call
+        for note in got.notes:
+            self._find(original, note.severity, api, note.message, info.rule_id)
+        if got.parts is not None:
+            self._tuples[id(got.expr)] = (got.expr, got.parts)
+        else:
+            self._set_layout(got.expr, got.layout)
+        return got.expr
 
     def _mark_after_flatten(self, cls: ClassCtx | None, path: str, flat: Flattened) -> None:
         """A Linear fed by a flatten of a channels-last map: its kernel rows must be permuted."""

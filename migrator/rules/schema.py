@@ -29,6 +29,7 @@ class Contract(enum.Enum):
     EMBEDDING = "embedding"  # integer ids in, a new trailing feature axis out
     CONTAINER = "container"  # Sequential / ModuleList: composed of its elements
     SEQUENCE = "sequence"  # recurrent layers: (N, T, F) in Keras; torch is (T, N, F) unless batch_first
+    PARTS = "parts"  # returns a sequence of tensors (split, chunk, top_k), each in the layout the hook gives
 
 
 class ValueTransform(enum.Enum):

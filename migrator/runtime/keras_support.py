@@ -46,8 +46,53 @@ Layers (:mod:`migrator.runtime.keras_norm`):
 
 * ``BatchNormalization``: for models trained in the migrated file: torch moves the running
   variance towards the unbiased batch variance, Keras towards the biased one.
+
+Layers with torch's arithmetic on channels-last maps (:mod:`migrator.runtime.keras_layers`):
+
+* ``Pad`` / ``pad``: reflect, replicate and circular padding (``padding_mode``,
+  ``nn.ReflectionPad2d``, ...): TF's SYMMETRIC is not reflect, and it has no edge or wrap mode.
+* ``Interpolate`` / ``interpolate``: ``nn.Upsample`` / ``F.interpolate`` where Keras differs:
+  nearest to a size (torch floors ``dst * in / out``), nearest-exact, area, ``align_corners=True``,
+  non-integer scale factors (torch maps coordinates with ``1 / scale_factor``).
+* ``AdaptiveAvgPool`` / ``AdaptiveMaxPool`` / ``adaptive_avg_pool``: output sizes above 1,
+  torch's bins (uneven when the output size does not divide the input).
+* ``MaxPool`` / ``AvgPool``: ``ceil_mode=True``; ``count_include_pad=False`` with padding that
+  Keras 'same' does not reproduce; ``divisor_override``.
+* ``PReLU``: one slope per channel or one in all, for any input rank.
+* ``InstanceNorm``: ``track_running_stats=True`` (running statistics at inference).
+* ``Embedding``: ``padding_idx`` in a file that trains (the row starts at zero, gets no gradient).
+
+Attention (:mod:`migrator.runtime.keras_attention`; ``nn.MultiheadAttention`` itself becomes the
+stock ``keras.layers.MultiHeadAttention``):
+
+* ``attention_mask``: torch's ``attn_mask`` / ``key_padding_mask`` (True = masked out; an
+  ``attn_mask`` may be ``(N * num_heads, L, S)``) as Keras's one boolean mask (True = attend).
+* ``mean_attention_weights``: the per-head scores averaged over the heads, as torch returns them.
+* ``TransformerEncoderLayer``, ``TransformerEncoder``: Keras has no such layers; torch's order of
+  operations, defaults, sub-layer names, call and mask convention.
 """
 
+from migrator.runtime.keras_attention import (
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    attention_mask,
+    mean_attention_weights,
+)
+from migrator.runtime.keras_layers import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    AvgPool,
+    Embedding,
+    InstanceNorm,
+    Interpolate,
+    MaxPool,
+    Pad,
+    PReLU,
+    adaptive_avg_pool,
+    adaptive_max_pool,
+    interpolate,
+    pad,
+)
 from migrator.runtime.keras_losses import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -73,17 +118,26 @@ from migrator.runtime.keras_optimizers import (
 from migrator.runtime.keras_schedules import CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau
 
 __all__ = [
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "AvgPool",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNormalization",
     "CosineAnnealingLR",
     "CrossEntropyLoss",
+    "Embedding",
     "HuberLoss",
+    "InstanceNorm",
+    "Interpolate",
     "KLDivLoss",
     "L1Loss",
     "MSELoss",
+    "MaxPool",
     "NLLLoss",
     "OneCycleLR",
+    "PReLU",
+    "Pad",
     "ReduceLROnPlateau",
     "SmoothL1Loss",
     "TorchAdadelta",
@@ -94,4 +148,12 @@ __all__ = [
     "TorchNAdam",
     "TorchRMSprop",
     "TorchSGD",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "attention_mask",
+    "interpolate",
+    "mean_attention_weights",
+    "pad",
 ]

@@ -42,11 +42,21 @@ Schedules (:mod:`.torch_schedules`): ``ExponentialDecay``, ``PiecewiseConstantDe
 :class:`KerasBatchNorm1d`/``2d``/``3d`` (:mod:`.torch_norm`): for models trained in the migrated
 file: Keras moves the running variance towards the biased batch variance, torch the unbiased one.
 
+Layers with Keras's arithmetic (:mod:`.torch_layers`): :class:`UnitNormalization`
+(``keras.layers.UnitNormalization``; torch has ``F.normalize`` but no module),
+:class:`KerasMaxPoolSame` and :class:`KerasAvgPoolSame` (``Max/AveragePooling*D(padding="same")``
+on inputs whose size is only known at run time: TF's padding depends on it).
+
 :func:`as_input`: arrays given to the migrated ``fit``/``evaluate``/``predict`` become float32
 (floating point, as Keras casts them) or int64 (token ids for an embedding).
 
 :func:`set_random_seed`: ``keras.utils.set_random_seed`` seeds Python's ``random``, NumPy and the
 backend; ``torch.manual_seed`` alone seeds only torch.
+
+:class:`KerasMultiHeadAttention` (:mod:`.torch_attention`): ``keras.layers.MultiHeadAttention``
+with Keras's call and sizes, for the layers ``nn.MultiheadAttention`` cannot express (a per-head
+``key_dim`` that is not the query size over the heads, ``value_dim``, ``output_shape``); where the
+sizes fit, the migration uses ``nn.MultiheadAttention``.
 """
 
 from __future__ import annotations
@@ -56,6 +66,8 @@ import random
 import numpy as np
 import torch
 
+from migrator.runtime.torch_attention import KerasMultiHeadAttention
+from migrator.runtime.torch_layers import KerasAvgPoolSame, KerasMaxPoolSame, UnitNormalization
 from migrator.runtime.torch_losses import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -95,6 +107,16 @@ def as_input(x: object) -> torch.Tensor:
     return t.float() if t.is_floating_point() else t.long()
 
 
+class ChannelsLastFlatten(torch.nn.Module):
+    """``keras.layers.Flatten`` of a channels-first feature map, in Keras's element order: the
+    channels move last before the flatten, ``(N, C, *S) -> (N, prod(S) * C)``. Used where the
+    flattened values are read by something other than a Linear (whose weights could absorb the
+    order instead): a model output, an op, another kind of layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(x.movedim(1, -1) if x.dim() > 2 else x, 1)
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch, as ``keras.utils.set_random_seed`` does."""
     random.seed(seed)
@@ -105,6 +127,7 @@ def set_random_seed(seed: int) -> None:
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "ChannelsLastFlatten",
     "CosineDecay",
     "CosineDecayRestarts",
     "ExponentialDecay",
@@ -116,9 +139,12 @@ __all__ = [
     "KerasAdam",
     "KerasAdamW",
     "KerasAdamax",
+    "KerasAvgPoolSame",
     "KerasBatchNorm1d",
     "KerasBatchNorm2d",
     "KerasBatchNorm3d",
+    "KerasMaxPoolSame",
+    "KerasMultiHeadAttention",
     "KerasNadam",
     "KerasRMSprop",
     "KerasReduceLROnPlateau",
@@ -129,6 +155,7 @@ __all__ = [
     "PolynomialDecay",
     "ScheduleLR",
     "SparseCategoricalCrossentropy",
+    "UnitNormalization",
     "as_input",
     "set_random_seed",
 ]

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from migrator.transforms import containers, layers, recurrent, tensor_ops, training
+from migrator.transforms import attention, containers, layers, norm_resize, recurrent, tensor_ops, training
+from migrator.transforms.attention import MODULE_CALLS
 from migrator.types import Direction
 
 if TYPE_CHECKING:
@@ -27,9 +28,24 @@ HOOKS: Mapping[str, Hook] = MappingProxyType(
         "layer_norm": layers.layer_norm,
         "softmax_layer": layers.softmax_layer,
         "flatten_layer": layers.flatten_layer,
+        "group_norm": norm_resize.group_norm,
+        "instance_norm": norm_resize.instance_norm,
+        "rms_norm": norm_resize.rms_norm,
+        "prelu": norm_resize.prelu,
+        "upsample": norm_resize.upsample,
+        "interpolate_fn": norm_resize.interpolate_fn,
+        "adaptive_pool": norm_resize.adaptive_pool,
+        "pad_layer": norm_resize.pad_layer,
+        "embedding": norm_resize.embedding,
         "sequential": containers.sequential,
         "module_list": containers.module_list,
         "gru": recurrent.gru,
+        "multihead_attention": attention.multihead_attention,
+        "transformer_encoder_layer": attention.transformer_encoder_layer,
+        "transformer_encoder": attention.transformer_encoder,
+        "scaled_dot_product_attention": attention.scaled_dot_product_attention,
+        "lstm": recurrent.lstm,
+        "rnn": recurrent.rnn,
         "cat": tensor_ops.concat,
         "stack": tensor_ops.stack,
         "flatten": tensor_ops.flatten,
@@ -43,6 +59,38 @@ HOOKS: Mapping[str, Hook] = MappingProxyType(
         "functional_pool": tensor_ops.functional_pool,
         "adaptive_avg_pool_fn": tensor_ops.adaptive_avg_pool_fn,
         "implicit_dim": tensor_ops.implicit_dim,
+        "elementwise": tensor_ops.elementwise,
+        "where": tensor_ops.where,
+        "masked_fill": tensor_ops.masked_fill,
+        "clamp": tensor_ops.clamp,
+        "arg_reduce": tensor_ops.arg_reduce,
+        "max_min": tensor_ops.max_min,
+        "std_var": tensor_ops.std_var,
+        "norm": tensor_ops.norm,
+        "normalize": tensor_ops.normalize,
+        "split": tensor_ops.split,
+        "unbind": tensor_ops.unbind,
+        "squeeze": tensor_ops.squeeze,
+        "unsqueeze": tensor_ops.unsqueeze,
+        "repeat": tensor_ops.repeat,
+        "expand": tensor_ops.expand,
+        "expand_as": tensor_ops.expand_as,
+        "repeat_interleave": tensor_ops.repeat_interleave,
+        "roll": tensor_ops.roll,
+        "flip": tensor_ops.flip,
+        "triangle": tensor_ops.triangle,
+        "pad": tensor_ops.pad,
+        "gather": tensor_ops.gather,
+        "index_select": tensor_ops.index_select,
+        "topk": tensor_ops.topk,
+        "sort": tensor_ops.sort,
+        "one_hot": tensor_ops.one_hot,
+        "einsum": tensor_ops.einsum,
+        "create": tensor_ops.create,
+        "to": tensor_ops.to,
+        "type_as": tensor_ops.type_as,
+        "softplus": tensor_ops.softplus,
+        "along_axis": tensor_ops.along_axis,
         "optimizer": training.optimizer,
         "loss": training.loss,
         "loss_fn": training.loss_fn,
@@ -64,4 +112,4 @@ def hooks_for(direction: Direction) -> Mapping[str, object]:
     return KERAS_HOOKS
 
 
-__all__ = ["HOOKS", "Hook", "hooks_for"]
+__all__ = ["HOOKS", "MODULE_CALLS", "Hook", "hooks_for"]

@@ -16,7 +16,8 @@ from migrator.engine.site import CallSite, Note
 from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
 from migrator.engine.values import NOT_LITERAL, format_number
-from migrator.transforms import keras_training
+from migrator.transforms import keras_attention, keras_norm_resize, keras_ops, keras_recurrent, keras_training
+from migrator.transforms.common import onednn_stride_bug
 from migrator.types import Severity
 
 if TYPE_CHECKING:
@@ -38,6 +39,13 @@ def _rest(tools: KerasToTorch, site: CallSite, handled: tuple[str, ...]) -> list
     for note in mapped.notes:
         tools._find(site.call, note.severity, site.rule.match[0], note.message, site.rule.id)
     return list(mapped.args)
+
+
+_ONEDNN_ORIGINAL = (
+    "the Keras original itself: strides (1, s) with s > 1 hit a TensorFlow oneDNN bug on CPU (wrong "
+    "values for some input sizes; exact with TF_ENABLE_ONEDNN_OPTS=0); the torch convolution is "
+    "right, so verify may report a difference that is the original's"
+)
 
 
 def conv(
@@ -75,6 +83,8 @@ def conv(
     out.append(kwarg("kernel_size", site.bound["kernel_size"]))
     if any(v != 1 for v in s):
         out.append(kwarg("stride", site.bound["strides"]))
+    if onednn_stride_bug(s):
+        tools.note(Note(Severity.REVIEW, _ONEDNN_ORIGINAL))
     if any(v != 1 for v in d):
         out.append(kwarg("dilation", site.bound["dilation_rate"]))
     groups = args.value("groups", 1)
@@ -187,27 +197,12 @@ def pool(
     out = [kwarg("kernel_size", site.bound.get("pool_size", int_node(2)))]
     if s != k:
         out.append(kwarg("stride", site.bound["strides"]))
-    avg = "Avg" in (rule.emit or "")
     checked = _rest(tools, site, ("pool_size", "strides", "padding"))
     if isinstance(checked, str):
         return checked
-    if padding == "same":
-        spatial = shape[1:-1] if shape else None
-        if spatial is None or not all(isinstance(x, int) for x in spatial):
-            return "'same' pooling depends on the input size, which could not be inferred"
-        pads = [same_padding(int(spatial[i]), k[i], s[i], 1) for i in range(n)]  # type: ignore[arg-type]
-        if not all(a == b for a, b in pads) or any(a > k[i] // 2 for i, (a, _) in enumerate(pads)):
-            return "TF 'same' pooling pads this input asymmetrically; torch pools pad symmetrically"
-        if any(a for a, _ in pads):
-            out.append(
-                kwarg(
-                    "padding",
-                    int_node(pads[0][0]) if len(set(pads)) == 1 else tuple_node([a for a, _ in pads]),
-                )
-            )
-            if avg:
-                out.append(kwarg("count_include_pad", cst.Name("False")))
-    elif padding != "valid":
+    if padding == "same":  # TF pads asymmetrically: see keras_norm_resize.same_pool
+        return keras_norm_resize.same_pool(tools, site, shape, k, s, out)
+    if padding != "valid":
         return f"padding={padding!r} has no torch equivalent"
     assert rule.emit is not None
     return _out(tools.call(rule.emit, order_positional(out, rule.signature)), site, "identity")
@@ -498,59 +493,6 @@ def upsample(
     return _out(tools.call("torch.nn.Upsample", out), site, "identity")
 
 
-def rnn(
-    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
-) -> LayerOut | str:
-    """LSTM/GRU: nn.LSTM/nn.GRU(input_size, units, batch_first=True); what the layer returns
-    (return_sequences, return_state) is rebuilt where it is called."""
-    from migrator.engine.tf2torch.recurrent import RnnInfo
-
-    rule = site.rule
-    args = LayerArgs(site.bound)
-    rest = _rest(tools, site, ("units",))
-    if isinstance(rest, str):
-        return rest
-    in_f = shape[-1] if shape else None
-    if in_f is None:
-        return "the input feature size could not be inferred (torch has no Lazy LSTM/GRU)"
-    seq, state = args.value("return_sequences", False), args.value("return_state", False)
-    if not isinstance(seq, bool) or not isinstance(state, bool):
-        return "return_sequences and return_state must be literals"
-    out = [kwarg("input_size", dim_node(in_f)), kwarg("hidden_size", site.bound["units"]), *rest]
-    out.append(kwarg("batch_first", cst.Name("True")))
-    assert rule.emit is not None
-    result = _out(
-        tools.call(rule.emit, order_positional(out, ("input_size", "hidden_size"))), site, rule.weights
-    )
-    result.rnn = RnnInfo("lstm" if rule.weights == "lstm" else "gru", seq, state)
-    return result
-
-
-def bidirectional(
-    tools: KerasToTorch, site: CallSite, shape: Shape | None, perm: tuple[int, ...] | None
-) -> LayerOut | str:
-    """Bidirectional(LSTM/GRU): the wrapped module with bidirectional=True."""
-    from dataclasses import replace
-
-    rest = _rest(tools, site, ("layer",))
-    if isinstance(rest, str):
-        return rest
-    inner_node = site.bound.get("layer")
-    inner = tools.layer_of(inner_node) if inner_node is not None else None
-    if inner is None and isinstance(inner_node, cst.Call):  # generated code: build the wrapped layer
-        tools.ann.layer_input[id(inner_node)] = shape
-        inner = tools.build_layer(inner_node, inner_node)
-    if inner is None or inner.rnn is None or not isinstance(inner.expr, cst.Call):
-        return "only a wrapped LSTM or GRU is supported"
-    expr = inner.expr.with_changes(args=[*inner.expr.args, kwarg("bidirectional", cst.Name("True"))])
-    from migrator.engine.emitter import commas
-
-    expr = expr.with_changes(args=commas(expr.args))
-    result = _out(expr, site, f"bidirectional_{inner.rnn.kind}")
-    result.rnn = replace(inner.rnn, bidirectional=True)
-    return result
-
-
 def commas_elements(items: list[cst.Element]) -> list[cst.Element]:
     space = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
     return [e.with_changes(comma=space) if i < len(items) - 1 else e for i, e in enumerate(items)]
@@ -653,12 +595,50 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_separable_conv": separable_conv,
         "keras_zero_pad": zero_pad,
         "keras_upsample": upsample,
-        "keras_rnn": rnn,
+        "keras_rnn": keras_recurrent.rnn,
         "keras_shape": shape_of,
         "keras_transpose": transpose,
         "keras_functional_pool": functional_pool,
         "keras_cropping": cropping,
-        "keras_bidirectional": bidirectional,
+        "keras_group_norm": keras_norm_resize.group_norm,
+        "keras_rms_norm": keras_norm_resize.rms_norm,
+        "keras_unit_norm": keras_norm_resize.unit_norm,
+        "keras_prelu": keras_norm_resize.prelu,
+        "keras_upsample_1d": keras_norm_resize.upsample_1d,
+        "keras_resizing": keras_norm_resize.resizing,
+        "keras_zero_pad_1d": keras_norm_resize.zero_pad_1d,
+        "keras_cropping_1d": keras_norm_resize.cropping_1d,
+        "keras_embedding": keras_norm_resize.embedding,
+        "keras_support_instance_norm": keras_norm_resize.support_instance_norm,
+        "keras_support_pad": keras_norm_resize.support_pad,
+        "keras_support_adaptive_pool": keras_norm_resize.support_adaptive_pool,
+        "keras_support_pool": keras_norm_resize.support_pool,
+        "keras_bidirectional": keras_recurrent.bidirectional,
+        "keras_multi_head_attention": keras_attention.multi_head_attention,
+        "keras_dot_product_attention": keras_attention.dot_product_attention,
+        "keras_support_encoder_layer": keras_attention.encoder_layer,
+        "keras_binary": keras_ops.binary,
+        "keras_where": keras_ops.where,
+        "keras_reduce_dims": keras_ops.reduce_dims,
+        "keras_norm": keras_ops.norm,
+        "keras_normalize": keras_ops.normalize,
+        "keras_flat_cumulative": keras_ops.flat_cumulative,
+        "keras_flip": keras_ops.flip,
+        "keras_roll": keras_ops.roll,
+        "keras_values": keras_ops.values_of,
+        "keras_top_k": keras_ops.top_k,
+        "keras_expand_dims": keras_ops.expand_dims,
+        "keras_tf_split": keras_ops.tf_split,
+        "keras_tile": keras_ops.tile,
+        "keras_pad": keras_ops.pad,
+        "keras_take": keras_ops.take,
+        "keras_take_along": keras_ops.take_along,
+        "keras_one_hot": keras_ops.one_hot,
+        "keras_dtyped": keras_ops.dtyped,
+        "keras_full": keras_ops.full,
+        "keras_arange": keras_ops.arange,
+        "keras_constant": keras_ops.constant,
+        "keras_cast": keras_ops.cast,
         "keras_optimizer": keras_training.keras_optimizer,
         "keras_loss": keras_training.keras_loss,
         "keras_schedule": keras_training.keras_schedule,

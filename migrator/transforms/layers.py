@@ -9,12 +9,14 @@ import libcst as cst
 from migrator.engine.layout import channels_last
 from migrator.engine.site import CallSite, HookResult, ModuleInfo, Note, Tools
 from migrator.rules.schema import Contract
+from migrator.transforms import norm_resize
 from migrator.transforms.common import (
     NOT_LITERAL,
     code_of,
     int_node,
     kwarg,
     literal,
+    onednn_stride_bug,
     per_dim,
     str_node,
     tuple_node,
@@ -103,11 +105,17 @@ def conv(site: CallSite, tools: Tools) -> HookResult | str:
     p = per_dim(padding, n, 0) if not isinstance(pad_value, str) else None
     if s is not None and d is not None and any(si > 1 for si in s) and any(di > 1 for di in d):
         return "stride > 1 together with dilation > 1: Keras convolutions refuse the combination"
-    if n == 3 and (s is None or any(si > 1 for si in s)):
-        notes.append(Note(Severity.REVIEW, _CONV3D_ONEDNN))
+    if onednn_stride_bug(s):
+        notes.append(Note(Severity.REVIEW, ONEDNN_STRIDES))
     pre: list[cst.BaseExpression] = []
     mode: str | None = None
-    if pad_value == "valid" or p == (0,) * n:
+    moded = norm_resize.conv_mode_padding(site, tools, n, pad_value, k, d, p)  # padding_mode
+    if isinstance(moded, str):
+        return moded
+    if moded[0] is not None and moded[1] is not None:
+        pre.append(moded[0])
+        notes.append(moded[1])
+    elif pad_value == "valid" or p == (0,) * n:
         mode = None
     elif pad_value == "same":
         mode = "same"
@@ -128,15 +136,16 @@ def conv(site: CallSite, tools: Tools) -> HookResult | str:
     layer = tools.call(target, args)
     transform = f"depthwise_conv{n}d" if depthwise else site.rule.weights
     if pre:
-        notes.append(Note(Severity.MIGRATED, "explicit padding kept exact with ZeroPadding + 'valid'"))
+        if moded[0] is None:
+            notes.append(Note(Severity.MIGRATED, "explicit padding kept exact with ZeroPadding + 'valid'"))
         return HookResult(_wrap(tools, pre, layer), module=_info(site, transform, "1"), notes=tuple(notes))
     return HookResult(layer, module=_info(site, transform), notes=tuple(notes))
 
 
-_CONV3D_ONEDNN = (
-    "strided Conv3D: TensorFlow's CPU kernels with oneDNN (on by default) return wrong values for "
-    "some input sizes (measured: kernel (1, 1, 2), stride (1, 1, 2) on a 2x2x3 input, error 1.1); "
-    "exact with TF_ENABLE_ONEDNN_OPTS=0 or sizes where (size - kernel) is a multiple of the stride"
+ONEDNN_STRIDES = (
+    "strides (1, s) with s > 1: on CPU, TensorFlow's oneDNN convolution (on by default) returns "
+    "wrong values for some input sizes (measured with tf.nn.conv2d, stride (1, 2), kernel (1, 2) on a "
+    "2x3 input: error 0.69, and up to 5.7e3); exact with TF_ENABLE_ONEDNN_OPTS=0"
 )
 
 
@@ -202,8 +211,6 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
     n = _n(site)
     b = site.bound
     is_max = "Max" in site.rule.match[0]
-    if literal(b["ceil_mode"]) is True if "ceil_mode" in b else False:
-        return "ceil_mode=True: TF 'same' matches only for some input sizes"
     k = per_dim(b.get("kernel_size"), n, 1)
     s = (
         per_dim(b.get("stride"), n, 1)
@@ -213,6 +220,9 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
     p = per_dim(b.get("padding"), n, 0)
     if k is None or s is None or p is None:
         return "kernel_size, stride and padding must be literals"
+    ceil = "ceil_mode" in b and literal(b["ceil_mode"]) is not False  # torch's output size
+    if ceil or ("divisor_override" in b and literal(b["divisor_override"]) is not None):
+        return norm_resize.torch_pool(site, tools, k, s, p, is_max)  # a runtime helper
     mapped = tools.map_args(site, skip=("padding", "ceil_mode", "count_include_pad"))
     if mapped.unsupported is not None:
         return mapped.unsupported
@@ -226,7 +236,7 @@ def pool(site: CallSite, tools: Tools) -> HookResult | str:
         args.append(kwarg("padding", str_node("same")))
         return HookResult(tools.call(target, args), module=_info(site, "identity"), notes=mapped.notes)
     if not is_max and include is not True:
-        return "count_include_pad=False with this padding has no exact Keras form"
+        return norm_resize.torch_pool(site, tools, k, s, p, is_max)
     layer = tools.call(target, args)
     if is_max:
         widths = ", ".join(["(0, 0)", *(f"({pi}, {pi})" for pi in p), "(0, 0)"])
@@ -247,7 +257,7 @@ def adaptive_avg_pool(site: CallSite, tools: Tools) -> HookResult | str:
     n = _n(site)
     size = literal(site.bound["output_size"]) if "output_size" in site.bound else NOT_LITERAL
     if size != 1 and size != (1,) * n and size != [1] * n:
-        return "only output_size=1 is supported (other sizes need explicit bins)"
+        return norm_resize.adaptive_pool(site, tools)  # torch's bins: a runtime helper
     layer = tools.call(f"keras.layers.GlobalAveragePooling{n}D", [kwarg("keepdims", cst.Name("True"))])
     return HookResult(layer, module=_info(site, "identity"))
 

@@ -16,7 +16,7 @@ import libcst as cst
 
 from migrator.engine.emitter import code_of, kwarg
 from migrator.engine.site import CallSite, HookResult, MappedArgs, Note, Tools
-from migrator.engine.train_scan import StepKind
+from migrator.engine.train_plan import StepKind
 from migrator.engine.values import NOT_LITERAL, literal, same_literal
 from migrator.rules.schema import TrainingSpec
 from migrator.types import Severity

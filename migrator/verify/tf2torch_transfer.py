@@ -523,7 +523,12 @@ _BY_TYPE: dict[str, tuple[str, tuple[str, ...]]] = {
     "Embedding": ("embedding", ("Embedding",)),
     "LSTM": ("lstm", ("LSTM",)),
     "GRU": ("gru", ("GRU",)),
+    "RNN": ("simple_rnn", ("SimpleRNN",)),
     "PReLU": ("prelu", ("PReLU",)),
+    "MultiheadAttention": ("multihead_attention", ("MultiHeadAttention",)),
+    "KerasMultiHeadAttention": ("keras_multi_head_attention", ("MultiHeadAttention",)),
+    "GroupNorm": ("layernorm", ("GroupNormalization",)),
+    "RMSNorm": ("layernorm", ("RMSNormalization",)),
 }
 
 
@@ -553,10 +558,10 @@ def _infer_transform(module: Any, layer: Any) -> tuple[str, str]:
     transform, keras_classes = _BY_TYPE.get(tname, ("", ()))
     if not transform:
         return "", f"is a {kname}, and no weight transform is inferred for a {tname}"
-    if tname in ("LSTM", "GRU") and getattr(module, "bidirectional", False):
-        if "Bidirectional" in kinds and tname in _kinds(getattr(layer, "forward_layer", None)):
+    if tname in ("LSTM", "GRU", "RNN") and getattr(module, "bidirectional", False):
+        if "Bidirectional" in kinds and keras_classes[0] in _kinds(getattr(layer, "forward_layer", None)):
             return f"bidirectional_{transform}", ""
-        return "", f"is a {kname}, not a Bidirectional({tname})"
+        return "", f"is a {kname}, not a Bidirectional({keras_classes[0]})"
     if tname in ("Conv1d", "Conv2d") and f"DepthwiseConv{tname[4]}D" in kinds:
         cin, cout = module.in_channels, module.out_channels
         if module.groups == cin and cout % cin == 0:
@@ -690,6 +695,17 @@ def pair_by_path(
     return found
 
 
+def _wrapped(layer: Any) -> Any:
+    """The recurrent layer a Bidirectional wraps (its options are the wrapper's), else the layer."""
+    return getattr(layer, "forward_layer", None) or layer
+
+
+def _flag(layer: Any, name: str, extra: Mapping[str, Any]) -> bool:
+    """A Keras layer's bool option (``center``, ``scale``), else the record's extra, else True."""
+    v = getattr(layer, name, None)
+    return v if isinstance(v, bool) else bool(extra.get(name, True))
+
+
 def context(p: KerasPair) -> TransformContext:
     """The transform context: the Keras layer's own options, the record's extra for the rest."""
     layer, extra = p.keras_layer, p.extra
@@ -699,11 +715,12 @@ def context(p: KerasPair) -> TransformContext:
     return TransformContext(
         flatten_shape_last=tuple(int(d) for d in last) if last else None,
         layernorm_rank=len(axis) if p.transform == "layernorm" and isinstance(axis, list | tuple) else 1,
-        use_bias=bool(getattr(layer, "use_bias", extra.get("use_bias", True))),
+        use_bias=bool(getattr(_wrapped(layer), "use_bias", extra.get("use_bias", True))),
         depth_multiplier=int(getattr(layer, "depth_multiplier", None) or extra.get("depth_multiplier", 1)),
-        center=bool(getattr(layer, "center", extra.get("center", True)) if norm else True),
-        scale=bool(getattr(layer, "scale", extra.get("scale", True)) if norm else True),
-        reset_after=bool(getattr(layer, "reset_after", True)),
+        # RMSNormalization: `scale` is its weight, not a flag, and it has no offset
+        center=_flag(layer, "center", extra) and type(layer).__name__ != "RMSNormalization" if norm else True,
+        scale=_flag(layer, "scale", extra) if norm else True,
+        reset_after=bool(getattr(_wrapped(layer), "reset_after", True)),
     )
 
 

@@ -39,8 +39,16 @@ _INFER = {
     "BatchNorm2d": "batchnorm",
     "BatchNorm3d": "batchnorm",
     "LayerNorm": "layernorm",
+    "GroupNorm": "layernorm",
+    "RMSNorm": "layernorm",
+    "PReLU": "prelu",
     "Embedding": "embedding",
+    "MultiheadAttention": "multihead_attention",
+    "TransformerEncoderLayer": "transformer_encoder_layer",
+    "TransformerEncoder": "transformer_encoder",
 }
+# modules whose transform moves their whole state (sub-modules included: out_proj, linear1, ...)
+_WHOLE = frozenset({"MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"})
 
 
 def _child(layer: Any, name: str) -> Any:
@@ -51,6 +59,36 @@ def _child(layer: Any, name: str) -> Any:
             return seq[i]
         return None
     return getattr(layer, name, None)
+
+
+_RECURRENT = ("lstm", "gru", "simple_rnn")
+
+
+class LayerStack:
+    """The Keras layers one torch recurrent module became (``num_layers > 1``: a list of them) seen
+    as one weighted layer: their weights in order, set in order."""
+
+    def __init__(self, layers: list[Any]) -> None:
+        self.layers = layers
+
+    @property
+    def weights(self) -> list[Any]:
+        return [w for layer in self.layers for w in layer.weights]
+
+    def set_weights(self, arrays: list[np.ndarray]) -> None:
+        i = 0
+        for layer in self.layers:
+            n = len(layer.weights)
+            layer.set_weights(arrays[i : i + n])
+            i += n
+
+
+def _recurrent_use_bias(layer: Any) -> bool:
+    """``use_bias`` of a Keras recurrent layer, of the one a Bidirectional wraps, or of a stack's."""
+    if isinstance(layer, LayerStack):
+        return _recurrent_use_bias(layer.layers[0]) if layer.layers else True
+    inner = getattr(layer, "forward_layer", layer)
+    return bool(getattr(inner, "use_bias", True))
 
 
 def _own_state(module: Any) -> dict[str, np.ndarray]:
@@ -96,6 +134,9 @@ def pair_modules(torch_model: Any, keras_model: Any, record: Mapping[str, Any]) 
             target_suffix = None
             extra = {}
         weighted = _weighted(klayer, target_suffix)
+        if transform in _RECURRENT and isinstance(klayer, list | tuple) and klayer:
+            # a stacked recurrent module: its output is the last Keras layer's
+            weighted, klayer = LayerStack(list(klayer)), klayer[-1]
         if transform in ("conv1d", "conv2d") and type(weighted).__name__.startswith("DepthwiseConv"):
             transform = "depthwise_" + transform
         pairs.append(Pair(path, tmod, klayer, weighted, transform, own, rel, extra))
@@ -120,7 +161,22 @@ def _walk(
         if type(child).__name__ in classes:
             own, child_rel = type(child).__name__, ""
         yield cpath, crel, owner, child, kchild
+        if type(child).__name__ in _WHOLE:
+            continue
         yield from _walk(child, kchild, cpath, own, child_rel, classes)
+
+
+_ATTENTION = frozenset({"multihead_attention", "transformer_encoder_layer", "transformer_encoder"})
+
+
+def _attention_context(layer: Any) -> TransformContext:
+    """Heads and biases of a Keras MultiHeadAttention, or of the helper layers built on one."""
+    if hasattr(layer, "layers") and layer.layers:  # keras_support.TransformerEncoder
+        layer = layer.layers[0]
+    attn = getattr(layer, "self_attn", layer)  # keras_support.TransformerEncoderLayer
+    return TransformContext(
+        num_heads=int(getattr(attn, "num_heads", 1)), use_bias=bool(getattr(attn, "_use_bias", True))
+    )
 
 
 def transfer(pairs: list[Pair], flatten_shapes: Mapping[int, tuple[int, ...]], keras_model: Any) -> None:
@@ -130,6 +186,8 @@ def transfer(pairs: list[Pair], flatten_shapes: Mapping[int, tuple[int, ...]], k
     assigned: set[int] = set()
     for p in pairs:
         state = _own_state(p.torch_module)
+        if type(p.torch_module).__name__ in _WHOLE:
+            state = {k: v.detach().cpu().numpy() for k, v in p.torch_module.state_dict().items()}
         if not state:
             continue  # a container: its children carry the weights
         if not p.transform:
@@ -145,6 +203,10 @@ def transfer(pairs: list[Pair], flatten_shapes: Mapping[int, tuple[int, ...]], k
             ctx = TransformContext(flatten_shape=tuple(shape))
         elif p.transform == "layernorm":
             ctx = TransformContext(layernorm_rank=int(p.extra.get("layernorm_rank", 1)))
+        elif p.transform == "prelu" and p.weighted.weights:  # alpha's rank: stock PReLU or the helper's (P,)
+            ctx = TransformContext(prelu_rank=len(p.weighted.weights[0].shape))
+        elif p.transform in _RECURRENT:
+            ctx = TransformContext(use_bias=_recurrent_use_bias(p.weighted))
         elif p.transform.startswith("depthwise"):
             w = state.get("weight")
             groups = getattr(p.torch_module, "groups", 1)
@@ -156,6 +218,8 @@ def transfer(pairs: list[Pair], flatten_shapes: Mapping[int, tuple[int, ...]], k
                 depth_multiplier=ctx.depth_multiplier,
                 use_bias=bool(getattr(p.weighted, "use_bias", True)),
             )
+        if p.transform in _ATTENTION:
+            ctx = _attention_context(p.weighted)
         try:
             arrays = apply_transform(p.transform, state, ctx)
         except TransformError as exc:

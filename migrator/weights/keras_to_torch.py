@@ -16,6 +16,7 @@ The module is pure numpy: it never imports torch, tensorflow or keras.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,12 @@ import numpy as np
 
 from migrator.weights.transforms import (
     DEFAULT_CONTEXT,
+    ENCODER_LAYER_KEYS,
     GRU_RESET_AFTER_REASON,
+    KERAS_MHA_PARTS,
+    MAX_ENCODER_LAYERS,
+    MAX_RECURRENT_LAYERS,
+    RECURRENT_NAMES,
     Array,
     TransformContext,
     TransformError,
@@ -296,16 +302,69 @@ def _gru(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
     return state
 
 
-def _lstm(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
-    name = "lstm"
-    kernel, recurrent, bias, hidden = _recurrent(name, arrays, ctx, 4)
-    state = {"weight_ih_l0": _copy(kernel.T), "weight_hh_l0": _copy(recurrent.T)}
-    if bias is None:
+def _summed_bias(name: str, gates: int) -> KerasApplyFn:
+    """LSTM and SimpleRNN: kernels transposed; the single Keras bias goes to bias_ih_l0, with a
+    zero bias_hh_l0 (torch adds the two)."""
+
+    def apply(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+        kernel, recurrent, bias, hidden = _recurrent(name, arrays, ctx, gates)
+        state = {"weight_ih_l0": _copy(kernel.T), "weight_hh_l0": _copy(recurrent.T)}
+        if bias is None:
+            return state
+        _expect_ndim(name, "bias", bias, 1)
+        if bias.shape[0] != gates * hidden:
+            raise TransformError(
+                name, f"'bias' has shape {_fmt_shape(bias.shape)}, expected ({gates * hidden})"
+            )
+        return {**state, "bias_ih_l0": _copy(bias), "bias_hh_l0": np.zeros_like(bias)}
+
+    return apply
+
+
+_lstm = _summed_bias("lstm", 4)
+_simple_rnn = _summed_bias("simple_rnn", 1)
+
+
+def _stacked(name: str, single: KerasApplyFn) -> KerasApplyFn:
+    """``context.rnn_layers`` layers (each forward, then backward with ``context.bidirectional``):
+    the Keras weights split evenly among them, each group as ``single`` under ``*_l{k}`` /
+    ``*_l{k}_reverse``."""
+
+    def apply(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+        if ctx.rnn_layers < 1 or ctx.rnn_layers > MAX_RECURRENT_LAYERS:
+            raise TransformError(
+                name, f"context.rnn_layers must be 1 to {MAX_RECURRENT_LAYERS}, got {ctx.rnn_layers}"
+            )
+        directions = ("", "_reverse") if ctx.bidirectional else ("",)
+        groups = ctx.rnn_layers * len(directions)
+        if groups == 1:
+            return single(arrays, ctx)
+        if len(arrays) % groups:
+            raise TransformError(
+                name, f"{len(arrays)} arrays do not split into {groups} layers (rnn_layers x directions)"
+            )
+        size = len(arrays) // groups
+        state: dict[str, Array] = {}
+        for g in range(groups):
+            k, d = divmod(g, len(directions))
+            try:
+                part = single(arrays[g * size : (g + 1) * size], ctx)
+            except TransformError as exc:
+                raise TransformError(name, f"layer {k}{directions[d]}: {exc.detail}") from None
+            for key, value in part.items():
+                state[f"{key.removesuffix('_l0')}_l{k}{directions[d]}"] = value
         return state
-    _expect_ndim(name, "bias", bias, 1)
-    if bias.shape[0] != 4 * hidden:
-        raise TransformError(name, f"'bias' has shape {_fmt_shape(bias.shape)}, expected ({4 * hidden})")
-    return {**state, "bias_ih_l0": _copy(bias), "bias_hh_l0": np.zeros_like(bias)}
+
+    return apply
+
+
+def _stacked_keys() -> tuple[str, ...]:
+    return tuple(
+        f"{part}_l{k}{suffix}"
+        for k in range(MAX_RECURRENT_LAYERS)
+        for suffix in ("", "_reverse")
+        for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
 
 
 def _make_bidirectional(name: str, single: KerasApplyFn) -> KerasApplyFn:
@@ -327,10 +386,11 @@ def _make_bidirectional(name: str, single: KerasApplyFn) -> KerasApplyFn:
 
 def _bidirectional_transform(kind: str, single: KerasApplyFn) -> KerasWeightTransform:
     name = f"bidirectional_{kind}"
+    torch_name, keras_name = RECURRENT_NAMES[kind]
     return KerasWeightTransform(
         name=name,
         doc=(
-            f"keras Bidirectional({kind.upper()}) -> torch {kind.upper()}(bidirectional=True): the "
+            f"keras Bidirectional({keras_name}) -> torch {torch_name}(bidirectional=True): the "
             f"forward layer's weights as in '{kind}' under *_l0, the backward layer's under *_l0_reverse."
         ),
         min_arrays=4,
@@ -342,6 +402,113 @@ def _bidirectional_transform(kind: str, single: KerasApplyFn) -> KerasWeightTran
         ),
         apply=_make_bidirectional(name, single),
     )
+
+
+def _multihead_attention(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+    """Keras per-head kernels (in, h, d) and output kernel (h, d, E) -> torch's packed
+    ``in_proj_weight`` (3E, E) (``q/k/v_proj_weight`` when the key or value size is not E)."""
+    name = "multihead_attention"
+    parts = ("query", "key", "value", "output")
+    labels = [f"{p} {k}" for p in parts for k in (("kernel", "bias") if ctx.use_bias else ("kernel",))]
+    _expect_count(name, arrays, labels, f"context.use_bias={ctx.use_bias}")
+    step = 2 if ctx.use_bias else 1
+    kernels = [arrays[i * step] for i in range(4)]
+    biases = [arrays[i * step + 1] for i in range(4)] if ctx.use_bias else [None] * 4
+    for part, kernel in zip(parts, kernels, strict=True):
+        _expect_ndim(name, f"{part} kernel", kernel, 3)
+    q, k, v, o = kernels
+    heads, head_dim = q.shape[1], q.shape[2]
+    embed = heads * head_dim
+    if (
+        q.shape[0] != embed
+        or k.shape[1:] != (heads, head_dim)
+        or v.shape[1:] != (heads, head_dim)
+        or o.shape != (heads, head_dim, embed)
+    ):
+        raise TransformError(
+            name,
+            f"kernels {_fmt_shape(q.shape)}, {_fmt_shape(k.shape)}, {_fmt_shape(v.shape)}, "
+            f"{_fmt_shape(o.shape)}: nn.MultiheadAttention needs num_heads * key_dim == value_dim * "
+            "num_heads == the query size == the output size",
+        )
+    weights = [_copy(kernel.reshape(kernel.shape[0], embed).T) for kernel in (q, k, v)]
+    state: dict[str, Array] = {}
+    if k.shape[0] == embed and v.shape[0] == embed:
+        state["in_proj_weight"] = np.concatenate(weights, axis=0)
+    else:
+        state.update(zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), weights, strict=True))
+    if ctx.use_bias:
+        for part, bias in zip(parts[:3], biases[:3], strict=True):
+            assert bias is not None
+            _expect_ndim(name, f"{part} bias", bias, 2)
+            _same_shape(name, f"{part} bias", bias, "query kernel heads", q[0])
+        state["in_proj_bias"] = np.concatenate([b.reshape(-1) for b in biases[:3] if b is not None])
+    state["out_proj.weight"] = _copy(o.reshape(embed, embed).T)
+    state.update(_bias_entry(name, "out_proj.bias", biases[3], embed))
+    return state
+
+
+def _transformer_encoder_layer(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+    """self_attn, linear1, linear2, norm1, norm2 in turn (their Keras weights are consecutive)."""
+    name = "transformer_encoder_layer"
+    per_bias = 2 if ctx.use_bias else 1
+    parts = (("linear1", "linear"), ("linear2", "linear"), ("norm1", "layernorm"), ("norm2", "layernorm"))
+    counts = (("self_attn", "multihead_attention", 4 * per_bias), *((p, k, per_bias) for p, k in parts))
+    total = sum(n for _, _, n in counts)
+    if len(arrays) != total:
+        raise TransformError(
+            name, f"expects {total} Keras arrays (context.use_bias={ctx.use_bias}), got {len(arrays)}"
+        )
+    apply = {"multihead_attention": _multihead_attention, "linear": _linear, "layernorm": _layernorm}
+    part_ctx = dataclasses.replace(ctx, center=ctx.use_bias, scale=True, layernorm_rank=1)
+    state: dict[str, Array] = {}
+    start = 0
+    for part, kind, n in counts:
+        try:
+            got = apply[kind](arrays[start : start + n], part_ctx)
+        except TransformError as exc:
+            raise TransformError(name, f"{part}: {exc.detail}") from None
+        state.update({f"{part}.{key}": value for key, value in got.items()})
+        start += n
+    return state
+
+
+def _keras_multi_head_attention(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+    """Keras's arrays under Keras's names: torch_support.KerasMultiHeadAttention keeps their shapes."""
+    name = "keras_multi_head_attention"
+    kinds = ("kernel", "bias") if ctx.use_bias else ("kernel",)
+    labels = [f"{p}_{k}" for p in KERAS_MHA_PARTS for k in kinds]
+    _expect_count(name, arrays, labels, f"context.use_bias={ctx.use_bias}")
+    for label, array in zip(labels, arrays, strict=True):
+        if label.endswith("_kernel"):
+            _expect_ndim(name, label, array, 3)
+    return {label: _copy(array) for label, array in zip(labels, arrays, strict=True)}
+
+
+def _transformer_encoder(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
+    """The layers' weights in turn (16 arrays each, 8 with use_bias=False), then 0 to 2 arrays of
+    the final LayerNorm (gamma[, beta])."""
+    name = "transformer_encoder"
+    per_layer = 16 if ctx.use_bias else 8
+    count, rest = divmod(len(arrays), per_layer)
+    if count < 1 or count > MAX_ENCODER_LAYERS or rest > 2:
+        raise TransformError(
+            name,
+            f"{len(arrays)} arrays are not 1 to {MAX_ENCODER_LAYERS} layers of {per_layer} "
+            f"(context.use_bias={ctx.use_bias}) and a final LayerNorm of 0 to 2",
+        )
+    state: dict[str, Array] = {}
+    for i in range(count):
+        try:
+            got = _transformer_encoder_layer(arrays[i * per_layer : (i + 1) * per_layer], ctx)
+        except TransformError as exc:
+            raise TransformError(name, f"layers.{i}: {exc.detail}") from None
+        state.update({f"layers.{i}.{key}": value for key, value in got.items()})
+    if rest:
+        norm_ctx = dataclasses.replace(ctx, center=rest == 2, scale=True, layernorm_rank=1)
+        norm = _layernorm(arrays[count * per_layer :], norm_ctx)
+        state.update({f"norm.{key}": value for key, value in norm.items()})
+    return state
 
 
 def _embedding(arrays: Sequence[Array], ctx: TransformContext) -> dict[str, Array]:
@@ -484,16 +651,18 @@ KERAS_TO_TORCH: Mapping[str, KerasWeightTransform] = types.MappingProxyType(
         "gru": KerasWeightTransform(
             name="gru",
             doc=(
-                "keras GRU(reset_after=True) -> torch GRU (one layer, one direction, "
-                "batch_first as needed): gate blocks reordered from keras's [z, r, h] to torch's "
+                "keras GRU(reset_after=True) -> torch GRU (batch_first as needed): gate blocks "
+                "reordered from keras's [z, r, h] to torch's "
                 "[r, z, n]; weight_ih_l0 = kernel.T, weight_hh_l0 = recurrent_kernel.T, "
                 "bias_ih_l0 / bias_hh_l0 = bias[0] / bias[1] (bias (2, 3H)); use_bias=False -> "
-                "GRU(bias=False). reset_after=False (bias (3H,)) has no torch counterpart and fails."
+                "GRU(bias=False). reset_after=False (bias (3H,)) has no torch counterpart and fails. "
+                "context.rnn_layers > 1 / bidirectional: the weights of that many Keras layers in "
+                "turn (layer 0 forward, layer 0 backward, layer 1 forward, ...) -> *_l{k}[_reverse]."
             ),
             min_arrays=2,
-            max_arrays=3,
-            produces=("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
-            apply=_gru,
+            max_arrays=3 * 2 * MAX_RECURRENT_LAYERS,
+            produces=_stacked_keys(),
+            apply=_stacked("gru", _gru),
         ),
         "embedding": KerasWeightTransform(
             name="embedding",
@@ -508,15 +677,32 @@ KERAS_TO_TORCH: Mapping[str, KerasWeightTransform] = types.MappingProxyType(
         "lstm": KerasWeightTransform(
             name="lstm",
             doc=(
-                "keras LSTM -> torch LSTM (one layer, one direction): same gate order [i, f, c/g, "
+                "keras LSTM -> torch LSTM: same gate order [i, f, c/g, "
                 "o]; weight_ih_l0 = kernel.T, weight_hh_l0 = recurrent_kernel.T, bias_ih_l0 = "
-                "bias, bias_hh_l0 = zeros (torch adds the two); use_bias=False -> LSTM(bias=False)."
+                "bias, bias_hh_l0 = zeros (torch adds the two); use_bias=False -> LSTM(bias=False). "
+                "context.rnn_layers > 1 / bidirectional: the weights of that many Keras layers in "
+                "turn (layer 0 forward, layer 0 backward, layer 1 forward, ...) -> *_l{k}[_reverse]."
             ),
             min_arrays=2,
-            max_arrays=3,
-            produces=("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
-            apply=_lstm,
+            max_arrays=3 * 2 * MAX_RECURRENT_LAYERS,
+            produces=_stacked_keys(),
+            apply=_stacked("lstm", _lstm),
         ),
+        "simple_rnn": KerasWeightTransform(
+            name="simple_rnn",
+            doc=(
+                "keras SimpleRNN -> torch RNN (nonlinearity = the activation, tanh or relu): "
+                "weight_ih_l0 = kernel.T, weight_hh_l0 = recurrent_kernel.T, bias_ih_l0 = bias, "
+                "bias_hh_l0 = zeros (torch adds the two); use_bias=False -> RNN(bias=False). "
+                "context.rnn_layers > 1 / bidirectional: the weights of that many Keras layers in "
+                "turn (layer 0 forward, layer 0 backward, layer 1 forward, ...) -> *_l{k}[_reverse]."
+            ),
+            min_arrays=2,
+            max_arrays=3 * 2 * MAX_RECURRENT_LAYERS,
+            produces=_stacked_keys(),
+            apply=_stacked("simple_rnn", _simple_rnn),
+        ),
+        "bidirectional_simple_rnn": _bidirectional_transform("simple_rnn", _simple_rnn),
         "separable_conv2d": KerasWeightTransform(
             name="separable_conv2d",
             doc=(
@@ -543,6 +729,85 @@ KERAS_TO_TORCH: Mapping[str, KerasWeightTransform] = types.MappingProxyType(
             max_arrays=1,
             produces=("weight",),
             apply=_prelu,
+        ),
+        "multihead_attention": KerasWeightTransform(
+            name="multihead_attention",
+            doc=(
+                "keras MultiHeadAttention(h, key_dim=d) on a query of size E = h * d (value_dim = d, "
+                "no output_shape) -> torch MultiheadAttention(E, h): the query/key/value kernels "
+                "(in, h, d) -> W.reshape(in, E).T, stacked into in_proj_weight (3E, E) when key and "
+                "value have size E, else q/k/v_proj_weight (kdim/vdim); the biases (h, d) -> "
+                "in_proj_bias (3E,); the output kernel (h, d, E) -> out_proj.weight "
+                "reshape(E, E).T, its bias -> out_proj.bias. use_bias=False -> bias=False. Other "
+                "sizes have no nn.MultiheadAttention form and fail."
+            ),
+            min_arrays=4,
+            max_arrays=8,
+            produces=(
+                "in_proj_weight",
+                "q_proj_weight",
+                "k_proj_weight",
+                "v_proj_weight",
+                "in_proj_bias",
+                "out_proj.weight",
+                "out_proj.bias",
+            ),
+            apply=_multihead_attention,
+        ),
+        "transformer_encoder_layer": KerasWeightTransform(
+            name="transformer_encoder_layer",
+            doc=(
+                "migrator.runtime.keras_support.TransformerEncoderLayer -> torch "
+                "TransformerEncoderLayer: the self_attn weights as 'multihead_attention', then "
+                "linear1 and linear2 as 'linear', norm1 and norm2 as 'layernorm', each under its "
+                "prefix. use_bias=False: no biases, LayerNorms without beta."
+            ),
+            min_arrays=8,
+            max_arrays=16,
+            produces=tuple(
+                f"{part}.{key}"
+                for part, keys in (
+                    ("self_attn", ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")),
+                    ("linear1", ("weight", "bias")),
+                    ("linear2", ("weight", "bias")),
+                    ("norm1", ("weight", "bias")),
+                    ("norm2", ("weight", "bias")),
+                )
+                for key in keys
+            ),
+            apply=_transformer_encoder_layer,
+        ),
+        "transformer_encoder": KerasWeightTransform(
+            name="transformer_encoder",
+            doc=(
+                "migrator.runtime.keras_support.TransformerEncoder -> torch TransformerEncoder: each "
+                "layer's weights (16 arrays, 8 with use_bias=False) as 'transformer_encoder_layer' "
+                "under layers.{i}, then the final LayerNorm's gamma[, beta] under norm."
+            ),
+            min_arrays=8,
+            max_arrays=16 * MAX_ENCODER_LAYERS + 2,
+            produces=(
+                *(
+                    f"layers.{i}.{key}"
+                    for i in range(MAX_ENCODER_LAYERS)
+                    for key in (*ENCODER_LAYER_KEYS[0], *ENCODER_LAYER_KEYS[1])
+                ),
+                "norm.weight",
+                "norm.bias",
+            ),
+            apply=_transformer_encoder,
+        ),
+        "keras_multi_head_attention": KerasWeightTransform(
+            name="keras_multi_head_attention",
+            doc=(
+                "keras MultiHeadAttention -> migrator.runtime.torch_support.KerasMultiHeadAttention "
+                "(the sizes nn.MultiheadAttention cannot take): the kernels and biases keep their "
+                "shapes, under query_kernel, query_bias, ..., output_bias. use_bias=False: kernels only."
+            ),
+            min_arrays=4,
+            max_arrays=8,
+            produces=tuple(f"{p}_{k}" for p in KERAS_MHA_PARTS for k in ("kernel", "bias")),
+            apply=_keras_multi_head_attention,
         ),
     }
 )

@@ -15,6 +15,7 @@ The module is pure numpy: it never imports torch, tensorflow or keras.
 from __future__ import annotations
 
 import math
+import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,17 @@ class TransformContext:
             rank without the batch axis). torch -> keras turns the PyTorch weight
             ``(P,)`` into ``alpha`` of shape ``(1,) * (prelu_rank - 1) + (P,)``;
             keras -> torch reads the rank from ``alpha``.
+        rnn_layers: for ``lstm``, ``gru`` and ``simple_rnn``: the number of stacked
+            recurrent layers (torch ``num_layers``). torch -> keras reads the layers from
+            the state keys (``*_l{k}``); keras -> torch splits the Keras weights into this
+            many layers (times two with ``bidirectional``).
+        bidirectional: for the same transforms: each layer has a backward direction
+            (torch ``*_reverse`` keys, a Keras ``Bidirectional``); read from the keys
+            torch -> keras.
+        num_heads: for ``multihead_attention`` and ``transformer_encoder_layer``
+            torch -> keras: the number of attention heads (torch packs the heads in
+            ``in_proj_weight``; Keras kernels have a heads axis). keras -> torch reads it
+            from the kernels.
     """
 
     flatten_shape: tuple[int, ...] | None = None
@@ -104,6 +116,9 @@ class TransformContext:
     scale: bool = True
     reset_after: bool = True
     prelu_rank: int = 1
+    rnn_layers: int = 1
+    bidirectional: bool = False
+    num_heads: int = 1
 
 
 DEFAULT_CONTEXT = TransformContext()
@@ -483,15 +498,224 @@ def _gru(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
     return [*kernels, _copy(np.stack([swap_first_two_gates(b) for b in biases]))]
 
 
-def _lstm(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
-    """Both frameworks stack the LSTM gates [i, f, g/c, o]; Keras has a single bias."""
-    name = "lstm"
-    w_ih, w_hh, hidden = _recurrent_weights(name, state, 4)
-    kernels = [_copy(w_ih.T), _copy(w_hh.T)]
-    biases = _recurrent_biases(name, state, ctx, 4 * hidden, w_ih.dtype)
-    if biases is None:
-        return kernels
-    return [*kernels, _copy(biases[0] + biases[1])]
+def _summed_bias(name: str, gates: int) -> ApplyFn:
+    """LSTM (gates [i, f, g/c, o] in both) and SimpleRNN: kernels transposed, and Keras's single
+    bias is b_ih + b_hh."""
+
+    def apply(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+        w_ih, w_hh, hidden = _recurrent_weights(name, state, gates)
+        kernels = [_copy(w_ih.T), _copy(w_hh.T)]
+        biases = _recurrent_biases(name, state, ctx, gates * hidden, w_ih.dtype)
+        if biases is None:
+            return kernels
+        return [*kernels, _copy(biases[0] + biases[1])]
+
+    return apply
+
+
+_lstm = _summed_bias("lstm", 4)
+_simple_rnn = _summed_bias("simple_rnn", 1)
+
+MAX_RECURRENT_LAYERS = 16
+"""The deepest torch ``num_layers`` the recurrent transforms accept (keys ``*_l0`` .. ``*_l15``)."""
+_RECURRENT_KEY = re.compile(r"^(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$")
+_RECURRENT_PARTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+# every key of a stacked, bidirectional module but the first layer's forward weights
+_STACK_KEYS = tuple(
+    f"{part}_l{k}{suffix}"
+    for k in range(MAX_RECURRENT_LAYERS)
+    for suffix in ("", "_reverse")
+    for part in _RECURRENT_PARTS
+    if (k, suffix) != (0, "")
+)
+
+
+def _stacked(name: str, single: ApplyFn) -> ApplyFn:
+    """torch ``num_layers`` / ``bidirectional`` -> the Keras layers in order: layer 0 forward,
+    layer 0 backward, layer 1 forward, ... (a Keras ``Bidirectional`` holds the forward layer's
+    weights, then the backward layer's). One layer, one direction is ``single`` itself."""
+
+    def apply(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+        found: dict[tuple[int, str], dict[str, Array]] = {}
+        for key, value in state.items():
+            m = _RECURRENT_KEY.match(key)
+            if m is None:
+                raise TransformError(name, f"unexpected key {key!r}")
+            part = f"{m.group(1)}_{m.group(2)}_l0"
+            found.setdefault((int(m.group(3)), m.group(4) or ""), {})[part] = value
+        if set(found) <= {(0, "")}:
+            return single(state, ctx)
+        layers = sorted({k for k, _ in found})
+        directions = ("", "_reverse") if any(d for _, d in found) else ("",)
+        if layers != list(range(len(layers))):
+            raise TransformError(name, f"layers {layers} are not numbered 0 to {len(layers) - 1}")
+        out: list[Array] = []
+        for k in layers:
+            for d in directions:
+                sub = found.get((k, d), {})
+                missing = [w for w in ("weight_ih_l0", "weight_hh_l0") if w not in sub]
+                if missing:
+                    shown = ", ".join(repr(m.replace("_l0", f"_l{k}{d}")) for m in missing)
+                    raise TransformError(name, f"layer {k}{d}: missing {shown}")
+                try:
+                    out.extend(single(sub, ctx))
+                except TransformError as exc:
+                    raise TransformError(name, f"layer {k}{d}: {exc.detail}") from None
+        return out
+
+    return apply
+
+
+# ------------------------------------------------------------------------- attention
+
+MHA_SEPARATE_KEYS = ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+"""torch ``nn.MultiheadAttention`` keys when kdim or vdim differ from embed_dim (else ``in_proj_weight``)."""
+
+
+def _multihead_attention(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """torch packs q/k/v in ``in_proj_weight`` (3E, E) (or ``q/k/v_proj_weight`` (E, kdim/vdim))
+    with head i in rows ``[i*d, (i+1)*d)`` of each block; Keras has per-head kernels (in, h, d) and
+    an output kernel (h, d, E)."""
+    name = "multihead_attention"
+    out_w = state["out_proj.weight"]
+    _expect_ndim(name, "out_proj.weight", out_w, 2)
+    embed = out_w.shape[1]
+    heads = ctx.num_heads
+    if heads < 1 or embed % heads:
+        raise TransformError(name, f"embed_dim {embed} is not a multiple of context.num_heads {heads}")
+    head_dim = embed // heads
+    separate = [k for k in MHA_SEPARATE_KEYS if k in state]
+    if "in_proj_weight" in state:
+        if separate:
+            raise TransformError(name, f"both 'in_proj_weight' and {separate}")
+        packed = state["in_proj_weight"]
+        _expect_ndim(name, "in_proj_weight", packed, 2)
+        if packed.shape != (3 * embed, embed):
+            shape = _fmt_shape(packed.shape)
+            raise TransformError(name, f"'in_proj_weight' has shape {shape}, expected ({3 * embed}, {embed})")
+        projections = list(zip(("in_proj_weight",) * 3, np.split(packed, 3, axis=0), strict=True))
+    elif len(separate) == 3:
+        projections = [(k, state[k]) for k in MHA_SEPARATE_KEYS]
+    else:
+        raise TransformError(name, "neither 'in_proj_weight' nor all of " + ", ".join(MHA_SEPARATE_KEYS))
+    in_bias = state.get("in_proj_bias")
+    if in_bias is not None:
+        _expect_ndim(name, "in_proj_bias", in_bias, 1)
+        if in_bias.shape[0] != 3 * embed:
+            raise TransformError(
+                name, f"'in_proj_bias' has shape {_fmt_shape(in_bias.shape)}, expected ({3 * embed})"
+            )
+    biases = np.split(in_bias, 3) if in_bias is not None else [None, None, None]
+    out: list[Array] = []
+    for (key, weight), bias in zip(projections, biases, strict=True):
+        _expect_ndim(name, key, weight, 2)
+        if weight.shape[0] != embed:
+            shape = _fmt_shape(weight.shape)
+            raise TransformError(name, f"{key!r} has shape {shape}: {embed} outputs expected")
+        out.append(_copy(weight.T.reshape(weight.shape[1], heads, head_dim)))
+        got = _bias_of(name, "in_proj_bias", bias, ctx, embed, weight.dtype)
+        out += [b.reshape(heads, head_dim) for b in got]
+    out.append(_copy(out_w.T.reshape(heads, head_dim, out_w.shape[0])))
+    out += _bias_of(name, "out_proj.bias", state.get("out_proj.bias"), ctx, out_w.shape[0], out_w.dtype)
+    return out
+
+
+TRANSFORMER_LAYER_PARTS = (
+    ("self_attn.", "multihead_attention"),
+    ("linear1.", "linear"),
+    ("linear2.", "linear"),
+    ("norm1.", "layernorm"),
+    ("norm2.", "layernorm"),
+)
+"""The sub-modules of ``nn.TransformerEncoderLayer`` that hold weights, in Keras weight order."""
+
+
+def _transformer_encoder_layer(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """Each weighted sub-module in turn, as its own transform: the Keras helper layer has the same
+    sub-layers under the same names."""
+    name = "transformer_encoder_layer"
+    out: list[Array] = []
+    for prefix, transform in TRANSFORMER_LAYER_PARTS:
+        part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            out += {"multihead_attention": _multihead_attention, "linear": _linear, "layernorm": _layernorm}[
+                transform
+            ](part, ctx)
+        except (TransformError, KeyError) as exc:
+            detail = exc.detail if isinstance(exc, TransformError) else f"missing {exc}"
+            raise TransformError(name, f"{prefix.rstrip('.')}: {detail}") from None
+    return out
+
+
+KERAS_MHA_PARTS = ("query", "key", "value", "output")
+"""The projections of a Keras MultiHeadAttention, in its weight order (kernel, then bias, each)."""
+
+
+def _keras_multi_head_attention(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """migrator.runtime.torch_support.KerasMultiHeadAttention keeps Keras's shapes: a copy."""
+    name = "keras_multi_head_attention"
+    out: list[Array] = []
+    for part in KERAS_MHA_PARTS:
+        kernel = state[f"{part}_kernel"]
+        _expect_ndim(name, f"{part}_kernel", kernel, 3)
+        out.append(_copy(kernel))
+        bias = state.get(f"{part}_bias")
+        if bias is not None and not ctx.use_bias:
+            raise TransformError(name, f"source has '{part}_bias' but the context says use_bias=False")
+        if bias is not None:
+            out.append(_copy(bias))
+        elif ctx.use_bias:
+            shape = kernel.shape[1:] if part != "output" else kernel.shape[-1:]
+            out.append(np.zeros(shape, dtype=kernel.dtype))
+    return out
+
+
+ENCODER_LAYER_KEYS = (
+    (
+        "self_attn.in_proj_weight",
+        "self_attn.out_proj.weight",
+        "linear1.weight",
+        "linear2.weight",
+        "norm1.weight",
+        "norm2.weight",
+    ),
+    (
+        "self_attn.in_proj_bias",
+        "self_attn.out_proj.bias",
+        "linear1.bias",
+        "linear2.bias",
+        "norm1.bias",
+        "norm2.bias",
+    ),
+)  # (required, optional) keys of an nn.TransformerEncoderLayer state
+
+
+MAX_ENCODER_LAYERS = 16
+"""The most layers the ``transformer_encoder`` transform accepts (keys ``layers.0.*`` .. ``layers.15.*``)."""
+
+
+def _transformer_encoder(state: Mapping[str, Array], ctx: TransformContext) -> list[Array]:
+    """Each ``layers.{i}`` as ``transformer_encoder_layer``, then the final ``norm`` (if any)."""
+    name = "transformer_encoder"
+    count = 0
+    while any(k.startswith(f"layers.{count}.") for k in state):
+        count += 1
+    stray = [k for k in state if not k.startswith(("norm.", *(f"layers.{i}." for i in range(count))))]
+    if count == 0 or stray:
+        why = f"keys not numbered layers.0 .. layers.{count - 1} or norm: {sorted(stray)}"
+        raise TransformError(name, why)
+    out: list[Array] = []
+    for i in range(count):
+        prefix = f"layers.{i}."
+        part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            out += apply_transform("transformer_encoder_layer", part, ctx)
+        except TransformError as exc:
+            raise TransformError(name, f"layers.{i}: {exc.detail}") from None
+    norm = {k[len("norm.") :]: v for k, v in state.items() if k.startswith("norm.")}
+    if norm:
+        out += _layernorm(norm, TransformContext())
+    return out
 
 
 # -------------------------------------------------------------------------- registry
@@ -554,12 +778,18 @@ def _make_bidirectional(name: str, single: ApplyFn) -> ApplyFn:
     return apply
 
 
+RECURRENT_NAMES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
+    {"lstm": ("LSTM", "LSTM"), "gru": ("GRU", "GRU"), "simple_rnn": ("RNN", "SimpleRNN")}
+)  # kind -> (torch class, keras class)
+
+
 def _bidirectional_transform(kind: str, single: ApplyFn) -> WeightTransform:
     name = f"bidirectional_{kind}"
+    torch_name, keras_name = RECURRENT_NAMES[kind]
     return WeightTransform(
         name=name,
         doc=(
-            f"torch {kind.upper()}(bidirectional=True) -> keras Bidirectional({kind.upper()}): the "
+            f"torch {torch_name}(bidirectional=True) -> keras Bidirectional({keras_name}): the "
             f"*_l0 weights as in '{kind}' for the forward layer, then the *_l0_reverse weights for the "
             "backward one."
         ),
@@ -644,17 +874,18 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
         "gru": WeightTransform(
             name="gru",
             doc=(
-                "torch GRU (one layer, one direction) -> keras GRU(reset_after=True): gate blocks "
+                "torch GRU -> keras GRU(reset_after=True): gate blocks "
                 "reordered from torch's [r, z, n] to keras's [z, r, h]; kernel = W_ih.T, "
                 "recurrent_kernel = W_hh.T, bias = stack([b_ih, b_hh]) (shape (2, 3H)); a "
                 "missing torch bias counts as zeros; no keras bias with context.use_bias=False. "
                 "keras reset_after=False has no torch counterpart (context.reset_after=False "
-                "fails)."
+                "fails). num_layers > 1 / bidirectional: one such group per Keras layer, in the "
+                "order layer 0 forward, layer 0 backward (*_reverse), layer 1 forward, ..."
             ),
             consumes=("weight_ih_l0", "weight_hh_l0"),
-            optional=("bias_ih_l0", "bias_hh_l0"),
+            optional=(*RECURRENT_BIAS_KEYS, *_STACK_KEYS),
             ignores=(),
-            apply=_gru,
+            apply=_stacked("gru", _gru),
         ),
         "embedding": WeightTransform(
             name="embedding",
@@ -669,16 +900,33 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
         "lstm": WeightTransform(
             name="lstm",
             doc=(
-                "torch LSTM (one layer, one direction, no proj_size) -> keras LSTM: both stack "
+                "torch LSTM (no proj_size) -> keras LSTM: both stack "
                 "the gates [i, f, g/c, o], so kernel = W_ih.T (in, 4H), recurrent_kernel = "
                 "W_hh.T (H, 4H), and the single keras bias (4H,) = b_ih + b_hh. A missing torch "
-                "bias counts as zeros; with context.use_bias=False there is no keras bias."
+                "bias counts as zeros; with context.use_bias=False there is no keras bias. "
+                "num_layers > 1 / bidirectional: one such group per Keras layer, in the order "
+                "layer 0 forward, layer 0 backward (*_reverse), layer 1 forward, ..."
             ),
             consumes=("weight_ih_l0", "weight_hh_l0"),
-            optional=RECURRENT_BIAS_KEYS,
+            optional=(*RECURRENT_BIAS_KEYS, *_STACK_KEYS),
             ignores=(),
-            apply=_lstm,
+            apply=_stacked("lstm", _lstm),
         ),
+        "simple_rnn": WeightTransform(
+            name="simple_rnn",
+            doc=(
+                "torch RNN (tanh or relu) -> keras SimpleRNN (same activation): kernel = "
+                "W_ih.T (in, H), recurrent_kernel = W_hh.T (H, H), and the single keras bias (H,) "
+                "= b_ih + b_hh. A missing torch bias counts as zeros; with context.use_bias=False "
+                "there is no keras bias. num_layers > 1 / bidirectional: one such group per Keras "
+                "layer, in the order layer 0 forward, layer 0 backward (*_reverse), layer 1 forward, ..."
+            ),
+            consumes=("weight_ih_l0", "weight_hh_l0"),
+            optional=(*RECURRENT_BIAS_KEYS, *_STACK_KEYS),
+            ignores=(),
+            apply=_stacked("simple_rnn", _simple_rnn),
+        ),
+        "bidirectional_simple_rnn": _bidirectional_transform("simple_rnn", _simple_rnn),
         "separable_conv2d": WeightTransform(
             name="separable_conv2d",
             doc=(
@@ -707,6 +955,68 @@ TRANSFORMS: Mapping[str, WeightTransform] = types.MappingProxyType(
             optional=(),
             ignores=(),
             apply=_prelu,
+        ),
+        "multihead_attention": WeightTransform(
+            name="multihead_attention",
+            doc=(
+                "torch MultiheadAttention(E, h) -> keras MultiHeadAttention(h, key_dim=E // h): "
+                "in_proj_weight (3E, E) split into W_q, W_k, W_v (or q/k/v_proj_weight (E, kdim/vdim) "
+                "when kdim/vdim differ from E), each -> kernel W.T.reshape(in, h, E // h); the "
+                "thirds of in_proj_bias -> biases (h, E // h); out_proj.weight (E, E) -> output kernel "
+                "W.T.reshape(h, E // h, E); out_proj.bias -> bias. Needs context.num_heads; "
+                "bias=False -> use_bias=False (no biases)."
+            ),
+            consumes=("out_proj.weight",),
+            optional=("in_proj_weight", *MHA_SEPARATE_KEYS, "in_proj_bias", "out_proj.bias"),
+            ignores=(),
+            apply=_multihead_attention,
+        ),
+        "transformer_encoder_layer": WeightTransform(
+            name="transformer_encoder_layer",
+            doc=(
+                "torch TransformerEncoderLayer -> migrator.runtime.keras_support."
+                "TransformerEncoderLayer: self_attn as 'multihead_attention', linear1 and linear2 as "
+                "'linear', norm1 and norm2 as 'layernorm', in that order. Needs context.num_heads; "
+                "bias=False -> use_bias=False (no Dense or attention biases, LayerNorm without beta)."
+            ),
+            consumes=ENCODER_LAYER_KEYS[0],
+            optional=ENCODER_LAYER_KEYS[1],
+            ignores=(),
+            apply=_transformer_encoder_layer,
+        ),
+        "transformer_encoder": WeightTransform(
+            name="transformer_encoder",
+            doc=(
+                "torch TransformerEncoder -> migrator.runtime.keras_support.TransformerEncoder: each "
+                "layers.{i} as 'transformer_encoder_layer' (up to 16 layers), then the final norm "
+                "(if any) as 'layernorm'. Needs context.num_heads and context.use_bias of the layers."
+            ),
+            consumes=tuple(f"layers.0.{k}" for k in ENCODER_LAYER_KEYS[0]),
+            optional=(
+                *(f"layers.0.{k}" for k in ENCODER_LAYER_KEYS[1]),
+                *(
+                    f"layers.{i}.{k}"
+                    for i in range(1, MAX_ENCODER_LAYERS)
+                    for k in (*ENCODER_LAYER_KEYS[0], *ENCODER_LAYER_KEYS[1])
+                ),
+                "norm.weight",
+                "norm.bias",
+            ),
+            ignores=(),
+            apply=_transformer_encoder,
+        ),
+        "keras_multi_head_attention": WeightTransform(
+            name="keras_multi_head_attention",
+            doc=(
+                "migrator.runtime.torch_support.KerasMultiHeadAttention -> keras MultiHeadAttention: "
+                "the parameters have Keras's shapes and order (query/key/value kernels (in, h, "
+                "key_dim / value_dim) and biases (h, d), output kernel (h, value_dim, out) and bias): "
+                "copied as they are; missing biases are zeros for a Keras layer with use_bias=True."
+            ),
+            consumes=tuple(f"{p}_kernel" for p in KERAS_MHA_PARTS),
+            optional=tuple(f"{p}_bias" for p in KERAS_MHA_PARTS),
+            ignores=(),
+            apply=_keras_multi_head_attention,
         ),
     }
 )

@@ -42,13 +42,17 @@ class Case:
     over ``{layer}`` (``self.layer`` in torch, the constructor call in Keras) and ``x0``, ``x1``,
     ...; by default the layer applied to the input (Keras: to the list of inputs when there are
     several). ``allow_review`` accepts a review finding for the rule (a difference that only
-    matters in training, say).
+    matters in training, say). ``builder`` (Keras only) replaces the functional template: the
+    body of ``build_model()``, for models that are not functional (``keras.Sequential``).
+    ``imports`` (Keras only): more top-level import lines, for helpers a torch2tf output uses.
     """
 
     layer: str
     inputs: tuple[str, ...]
     forward: str | None = None
     allow_review: bool = False
+    builder: str | None = None
+    imports: str = ""
 
 
 TORCH_TEMPLATE = """import torch
@@ -67,7 +71,7 @@ class Net(nn.Module):
 
 KERAS_TEMPLATE = """import keras
 from keras import layers, ops
-
+{imports}
 
 def build_model():
 {inputs}
@@ -92,6 +96,12 @@ def render(direction: Direction, case: Case) -> tuple[str, str]:
         body = case.forward or f"return {{layer}}({', '.join(names)})"
         body = textwrap.indent(body.replace("{layer}", "self.layer"), " " * 8)
         return TORCH_TEMPLATE.format(layer=case.layer, args=", ".join(names), body=body), "Net()"
+    if case.builder is not None:
+        body = textwrap.indent(case.builder.replace("{layer}", case.layer), " " * 4)
+        return (
+            f"import keras\nfrom keras import layers, ops\n{case.imports}\n\ndef build_model():\n{body}\n",
+            "build_model()",
+        )
     lines = []
     for name, spec in zip(names, case.inputs, strict=True):
         shape = _shape(spec)[1:]
@@ -100,6 +110,7 @@ def render(direction: Direction, case: Case) -> tuple[str, str]:
         lines.append(f"    {name} = keras.Input(shape={shape!r}{extra})")
     default = "{layer}(x0)" if len(names) == 1 else f"{{layer}}([{', '.join(names)}])"
     source = KERAS_TEMPLATE.format(
+        imports=case.imports,
         inputs="\n".join(lines),
         forward=(case.forward or default).replace("{layer}", case.layer),
         input_list=names[0] if len(names) == 1 else f"[{', '.join(names)}]",
@@ -135,7 +146,9 @@ def run_case(direction: Direction, rule_id: str, case: Case, rules: Any, samples
 
     source, model = render(direction, case)
     result = api.migrate_source(source, direction, rules, source_name="original.py")
-    fired = any(f.rule_id == rule_id for f in result.findings)
+    rule = rules.get(rule_id)
+    apis = set(rule.match) if rule is not None else set()
+    fired = any(f.rule_id == rule_id or f.api in apis for f in result.findings)
     bad = {Severity.UNSUPPORTED} if case.allow_review else {Severity.UNSUPPORTED, Severity.REVIEW}
     problems = tuple(
         f"{f.line}:{f.col}: {f.severity.value}: {f.api}: {f.message}"

@@ -27,7 +27,18 @@ from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, dotted, local_names, without
-from migrator.engine.tf2torch.shapes import SHAPES, Dim, LayerArgs, Shape, add, mul
+from migrator.engine.tf2torch.shapes import (
+    CREATES,
+    FIRST_OPERAND_ONLY,
+    FLAT_WITHOUT_AXIS,
+    SHAPES,
+    Dim,
+    LayerArgs,
+    Shape,
+    add,
+    mul,
+    squeezed_axes,
+)
 from migrator.engine.tf2torch.values import (
     DimVal,
     LayerVal,
@@ -38,6 +49,7 @@ from migrator.engine.tf2torch.values import (
     TupleVal,
     Val,
     channels_first,
+    expanded,
     identity,
 )
 from migrator.engine.values import NOT_LITERAL, literal
@@ -104,6 +116,10 @@ class Annotations:
     layer_input: dict[int, Shape | None] = field(default_factory=dict)  # constructor -> input shape
     layer_layout: dict[int, tuple[int, ...] | None] = field(default_factory=dict)  # constructor -> input perm
     after_flatten: dict[int, Shape] = field(default_factory=dict)  # Dense constructor -> flattened map
+    after_flatten_from: dict[int, int] = field(default_factory=dict)  # Dense constructor -> its Flatten
+    # Flatten constructors whose output must keep Keras's channels-last element order: something
+    # other than a Dense (whose weights absorb the order) reads it, or it is a model output
+    keras_order_flatten: set[int] = field(default_factory=set)
     tensors: dict[int, TensorVal] = field(default_factory=dict)  # expression -> tensor
     converts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     needs_in: set[str] = field(default_factory=set)  # scopes whose layers read IN_CHANNELS
@@ -115,6 +131,9 @@ class Annotations:
     class_uses: dict[str, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
     # constructors inside a layer factory: (input channels, the factory's arguments) per application
     factory_inputs: dict[int, list[tuple[Dim, dict[str, Dim]]]] = field(default_factory=dict)
+    # attention constructors -> the shapes of their first call's other operands ("1": the second
+    # positional argument, keywords by name): key and value sizes
+    call_shapes: dict[int, dict[str, Shape | None]] = field(default_factory=dict)
 
 
 def wants(rule: Rule, rank: int | None) -> tuple[int, ...] | None:
@@ -251,6 +270,7 @@ class Analysis:
             tensors.append((p, t))
         self.ann.inputs[info.name] = tensors
         self.ann.outputs[info.name] = self._run(info.call, call_env, attrs)
+        self.keep_keras_order(self.ann.outputs[info.name])
 
     def _emit_function(self, info: FuncInfo) -> None:
         self._scope = info.name
@@ -265,6 +285,8 @@ class Analysis:
                 self.ann.inputs[info.name] = [(params[0], t)]
         result = self._run(info.node, env, {})
         self.ann.outputs[info.name] = result
+        if isinstance(result, LayerVal) and result.output is not None:
+            self.keep_keras_order(result.output)  # a Sequential built here: its output
 
     def _bind_params(self, fn: cst.FunctionDef, env: dict[str, Val]) -> None:
         """A scope analysed for emission sees its parameters as sizes named by themselves."""
@@ -307,7 +329,7 @@ class Analysis:
         elif isinstance(stmt, cst.AugAssign):
             left = self.expr(stmt.target, env, attrs)
             right = self.expr(stmt.value, env, attrs)
-            self._assign(stmt.target, self._binary(left, right, stmt.value), env, attrs)
+            self._assign(stmt.target, self._binary(left, right, stmt.value, stmt.target), env, attrs)
         elif isinstance(stmt, cst.Expr):
             self.expr(stmt.value, env, attrs)
         elif isinstance(stmt, cst.Return):
@@ -420,9 +442,17 @@ class Analysis:
             dims = isinstance(left, DimVal) or isinstance(right, DimVal)
             if dims and not isinstance(left, TensorVal) and not isinstance(right, TensorVal):
                 return DimVal(self.dim_of(node, env, attrs))
-            return self._binary(left, right, node.right)
+            return self._binary(left, right, node.right, node.left)
         if isinstance(node, cst.UnaryOperation):
             return self.expr(node.expression, env, attrs)
+        if isinstance(node, cst.Comparison):  # x > 0: a boolean tensor in the operands' layout
+            out = self.expr(node.left, env, attrs)
+            left_node: cst.BaseExpression = node.left
+            for c in node.comparisons:
+                right = self.expr(c.comparator, env, attrs)
+                out = self._binary(out, right, c.comparator, left_node)
+                left_node = c.comparator
+            return out
         if isinstance(node, cst.Subscript):
             base = self.expr(node.value, env, attrs)
             if isinstance(base, TupleVal) and len(node.slice) == 1:
@@ -431,27 +461,54 @@ class Analysis:
                     i = literal(idx.value)
                     if isinstance(i, int) and -len(base.items) <= i < len(base.items):
                         return base.items[i]
-            if isinstance(base, TensorVal) and base.shape is not None:
-                return _indexed(base, node)
+            if isinstance(base, TensorVal):
+                perm = base.cell.perm
+                if perm is not None and perm != identity(len(perm)):
+                    # indices and slices are written for Keras's axis order
+                    self._feed(base, node.value, identity(len(perm)))
+                    base = TensorVal(base.shape, LayoutCell(identity(len(perm))))
+                return _indexed(base, node) if base.shape is not None else None
             return None
         if isinstance(node, cst.Call):
             return self._call(node, env, attrs)
         return None
 
-    def _binary(self, left: Val, right: Val, right_node: cst.BaseExpression) -> Val:
+    def _binary(
+        self,
+        left: Val,
+        right: Val,
+        right_node: cst.BaseExpression,
+        left_node: cst.BaseExpression | None = None,
+    ) -> Val:
+        if (
+            isinstance(left, TensorVal)
+            and isinstance(right, TensorVal)
+            and left.rank is not None
+            and right.rank is not None
+            and 0 < min(left.rank, right.rank) < max(left.rank, right.rank)
+        ):
+            # broadcasting aligns the trailing axes in Keras's order: the larger operand (a feature
+            # map held channels-first) is put back in that order, and so is the result
+            big, node = (left, left_node) if left.rank > right.rank else (right, right_node)
+            rank = max(left.rank, right.rank)
+            if big.cell.perm != identity(rank) and (node is not None or big.cell.perm is None):
+                self._feed(big, node, identity(rank))
+                return TensorVal(big.shape, LayoutCell(identity(rank)))
         if isinstance(left, TensorVal) and isinstance(right, TensorVal):
             self._unify(left, [(right, right_node)])
             big = left if (left.rank or 0) >= (right.rank or 0) else right
             return TensorVal(big.shape, left.cell if big is left else right.cell)
         if isinstance(left, TensorVal):
-            return TensorVal(left.shape, left.cell, left.flattened)
+            return TensorVal(left.shape, left.cell, left.flattened, left.flatten_node)
         if isinstance(right, TensorVal):
-            return TensorVal(right.shape, right.cell, right.flattened)
+            return TensorVal(right.shape, right.cell, right.flattened, right.flatten_node)
         return None
 
     def _unify(self, first: TensorVal, rest: Sequence[tuple[TensorVal, cst.BaseExpression | None]]) -> None:
         """Operands of one op must share a torch layout: bind unbound ones, convert the others."""
         for t, node in rest:
+            if first.rank is not None and t.rank is not None and first.rank != t.rank:
+                continue  # broadcasting a lower-rank operand: no layout to share
             if first.cell.perm is None and t.cell.perm is not None:
                 first.cell.bind(t.cell.perm)
             elif t.cell.perm is None and first.cell.perm is not None:
@@ -525,9 +582,25 @@ class Analysis:
         if isinstance(callee, LayerVal):
             operands = [a for a in node.args if a.keyword is None]
             vals = [self.expr(a.value, env, attrs) for a in operands]
+            states: list[tuple[TensorVal, cst.BaseExpression | None]] = []  # a recurrent initial_state=
+            named: dict[str, Val] = {}
             for a in node.args:
                 if a.keyword is not None:
-                    self.expr(a.value, env, attrs)
+                    v = named[a.keyword.value] = self.expr(a.value, env, attrs)
+                    if a.keyword.value == "initial_state" and isinstance(v, TupleVal):
+                        nodes: list[cst.BaseExpression | None] = [e.value for e in _elements(a.value)]
+                        pairs = zip(v.items, nodes or [None] * len(v.items), strict=False)
+                        states += [(t, n) for t, n in pairs if isinstance(t, TensorVal)]
+            if callee.rule.shape == "attention":  # its other tensor operands (value, key, masks) too
+                given = {**{str(i): v for i, v in enumerate(vals)}, **named}
+                self.ann.call_shapes.setdefault(
+                    id(callee.node), {k: v.shape for k, v in given.items() if isinstance(v, TensorVal)}
+                )
+                others = [a.value for a in operands[1:]] + [
+                    a.value for a in node.args if a.keyword is not None
+                ]
+                values = [*vals[1:], *named.values()]
+                states = [(v, n) for v, n in zip(values, others, strict=True) if isinstance(v, TensorVal)]
             if not vals:
                 return None
             first = vals[0]
@@ -538,7 +611,7 @@ class Analysis:
                 ]
                 return self.apply(callee, tensors, node)
             if isinstance(first, TensorVal):
-                return self.apply(callee, [(first, operands[0].value)], node)
+                return self.apply(callee, [(first, operands[0].value), *states], node)
             return None
         for a in node.args:
             self.expr(a.value, env, attrs)
@@ -776,13 +849,20 @@ class Analysis:
                 self.ann.factory_inputs.setdefault(id(layer.node), []).append((channels, layer.factory_args))
             if first.flattened is not None and rule.weights == "linear":
                 self.ann.after_flatten[id(layer.node)] = first.flattened
+                if first.flatten_node is not None:
+                    self.ann.after_flatten_from[id(layer.node)] = first.flatten_node
             ch = first.shape[-1] if first.shape else None
             weighted = bool(rule.infer) or rule.weights not in (None, "identity")
             if weighted and isinstance(ch, str) and IN_CHANNELS in ch:
                 self.ann.needs_in.add(self._scope)
         fn = SHAPES.get(rule.shape or "same")
         out_shape = fn(layer.args, [t.shape for t, _ in inputs]) if fn is not None else first.shape
-        return self._result(rule, first, out_shape)
+        result = self._result(rule, first, out_shape, id(layer.node))
+        for t, _ in inputs:
+            passed = isinstance(result, TensorVal) and result.flatten_node == t.flatten_node
+            if t.flatten_node is not None and rule.weights != "linear" and not passed:
+                self.ann.keras_order_flatten.add(t.flatten_node)
+        return result
 
     def _feed(self, t: TensorVal, node: cst.BaseExpression | None, want: tuple[int, ...] | None) -> None:
         if want is None:
@@ -795,7 +875,16 @@ class Analysis:
             elif self._seq_now is not None:  # between two layers of a Sequential: no place for it
                 self.ann.seq_conflicts.add(id(self._seq_now))
 
-    def _result(self, rule: Rule, first: TensorVal, out: Shape | tuple[Shape, ...] | None) -> Val:
+    def keep_keras_order(self, outputs: object) -> None:
+        """A model's outputs: a flattened feature map among them must be in Keras's order."""
+        items = outputs.items if isinstance(outputs, TupleVal) else (outputs,)
+        for t in items:
+            if isinstance(t, TensorVal) and t.flatten_node is not None:
+                self.ann.keras_order_flatten.add(t.flatten_node)
+
+    def _result(
+        self, rule: Rule, first: TensorVal, out: Shape | tuple[Shape, ...] | None, node: int | None = None
+    ) -> Val:
         c = rule.contract
         if out is not None and out and isinstance(out[0], tuple):
             return TupleVal(tuple(TensorVal(s, LayoutCell(identity(len(s)))) for s in out))
@@ -807,12 +896,14 @@ class Analysis:
         if c is Contract.FLATTEN:
             perm_in = first.cell.perm
             flat = first.shape if perm_in is not None and perm_in != identity(len(perm_in)) else None
-            return TensorVal(shape, LayoutCell(identity(2)), flattened=flat)
+            return TensorVal(
+                shape, LayoutCell(identity(2)), flattened=flat, flatten_node=node if flat else None
+            )
         if c in (Contract.LAST_DIM, Contract.SEQUENCE, Contract.EMBEDDING):
             return TensorVal(shape, LayoutCell(identity(rank) if rank is not None else None))
         if rank is not None and first.rank is not None and rank != first.rank:
             return TensorVal(shape, LayoutCell(identity(rank)))
-        return TensorVal(shape, first.cell, first.flattened)
+        return TensorVal(shape, first.cell, first.flattened, first.flatten_node)
 
     def _bidirectional(self, layer: LayerVal, first: TensorVal, node: cst.BaseExpression | None) -> Val:
         inner = layer.inner
@@ -824,26 +915,29 @@ class Analysis:
         fn = SHAPES.get(inner.rule.shape or "same")
         out = fn(inner.args, [first.shape]) if fn is not None else None
 
-        def doubled(s: Shape) -> Shape:
-            return (*s[:-1], mul(s[-1], 2))
+        concat = layer.args.value("merge_mode", "concat") == "concat"
+
+        def doubled(s: Shape) -> Shape:  # merge_mode sum / mul / ave keep the size
+            return (*s[:-1], mul(s[-1], 2)) if concat else s
 
         if out is None:
             return TensorVal(None, LayoutCell(None))
         if out and isinstance(out[0], tuple):
             shapes: tuple[Shape, ...] = out
             items = [TensorVal(doubled(shapes[0]), LayoutCell(identity(len(shapes[0]))))]
-            for state in shapes[1:]:
-                items += [TensorVal(state, LayoutCell(identity(len(state))))] * 2
+            for _ in range(2):  # [h_fw, (c_fw,) h_bw, (c_bw)]: a tensor each
+                items += [TensorVal(state, LayoutCell(identity(len(state)))) for state in shapes[1:]]
             return TupleVal(tuple(items))
         single: Shape = out  # type: ignore[assignment]
         return TensorVal(doubled(single), LayoutCell(identity(len(single))))
 
     # ------------------------------------------------------------------ ops
     def _op(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
-        bound, _ = bind_arguments(rule, node, None)
+        bound = with_defaults(rule, bind_arguments(rule, node, None)[0])
         vals = {k: self.expr(v, env, attrs) for k, v in bound.items()}
         tensors: list[tuple[TensorVal, cst.BaseExpression | None]] = []
-        for k, v in vals.items():
+        for k in operand_params(rule, vals):
+            v = vals[k]
             if isinstance(v, TensorVal):
                 tensors.append((v, bound[k]))
             elif isinstance(v, TupleVal):
@@ -852,48 +946,68 @@ class Analysis:
                     for item, e in zip(v.items, _elements(bound[k]), strict=False)
                     if isinstance(item, TensorVal)
                 ]
+        args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
         if not tensors:
+            if rule.shape in CREATES:  # a new tensor, in Keras's order
+                made = SHAPES[rule.shape](args, [])
+                if made is not None and not (made and isinstance(made[0], tuple)):
+                    return TensorVal(made, LayoutCell(identity(len(made))))  # type: ignore[arg-type]
             return None
         first = tensors[0][0]
-        if rule.contract is Contract.LAST_DIM:
-            # layout-sensitive ops (reshape, transpose, matmul) run in Keras's own axis order
+        keras_order = in_keras_order(rule, bound, first)
+        if keras_order:
+            # layout-sensitive ops (reshape, transpose, matmul, a flattening op) run in Keras's order
             for t, n in tensors:
                 self._feed(t, n, identity(t.rank) if t.rank is not None else None)
         elif rule.contract is Contract.CHANNELS:
             self._feed(first, tensors[0][1], channels_first(first.rank) if first.rank is not None else None)
         elif len(tensors) > 1:
             self._unify(first, tensors[1:])
-        args = LayerArgs(bound, lambda e: self.dim_of(e, env, attrs))
-        if rule.shape is None:
-            return TensorVal(first.shape, first.cell, first.flattened)
-        fn = SHAPES[rule.shape]
+        fn = SHAPES[rule.shape or "same"]
         out = fn(args, [t.shape for t, _ in tensors])
         if out is not None and out and isinstance(out[0], tuple):
-            return None
-        return self._op_result(rule, first, out, args)  # type: ignore[arg-type]
+            # several results (split, top_k), each in the operand's layout
+            cell = LayoutCell(identity(len(out[0]))) if keras_order else first.cell
+            return TupleVal(tuple(TensorVal(part, cell) for part in out))
+        return self._op_result(rule, first, out, args, keras_order)  # type: ignore[arg-type]
 
-    def _op_result(self, rule: Rule, first: TensorVal, out: Shape | None, args: LayerArgs) -> Val:
+    def _op_result(
+        self, rule: Rule, first: TensorVal, out: Shape | None, args: LayerArgs, keras_order: bool = False
+    ) -> Val:
         perm = first.cell.perm
         if rule.contract is Contract.CHANNELS:
             rank = len(out) if out is not None else first.rank
             return TensorVal(out, LayoutCell(channels_first(rank) if rank is not None else None))
-        if rule.contract is Contract.LAST_DIM:
+        if rule.contract is Contract.LAST_DIM or keras_order:
             rank = len(out) if out is not None else None
             return TensorVal(out, LayoutCell(identity(rank) if rank is not None else None))
-        if rule.shape == "reduce" and perm is not None:
+        if rule.shape in ("reduce", "arg_reduce") and perm is not None:
             axes = args.value("axis")
             keep = args.value("keepdims", False) is True
             if axes is None:
-                return TensorVal(out, LayoutCell(()))
+                return TensorVal(out, LayoutCell(identity(len(out)) if out is not None else ()))
             if isinstance(axes, int):
                 axes = (axes,)
             if isinstance(axes, tuple | list) and all(isinstance(a, int) for a in axes):
                 lay = Layout(perm).reduce(tuple(axes), keep)
                 return TensorVal(out, LayoutCell(lay.perm))
             return TensorVal(out, LayoutCell(None))
+        if rule.shape == "squeeze" and perm is not None:
+            axes = args.value("axis")
+            gone = squeezed_axes(first.shape) if axes is None and first.shape is not None else None
+            if isinstance(axes, int | tuple | list) and not isinstance(axes, bool):
+                gone = tuple(axes) if isinstance(axes, tuple | list) else (axes,)
+            if gone is None or not all(isinstance(a, int) for a in gone):
+                return TensorVal(out, LayoutCell(None))
+            return TensorVal(out, LayoutCell(Layout(perm).reduce(tuple(gone), False).perm))
+        if rule.shape == "expand_dims" and perm is not None:
+            axis = args.value("axis")
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                return TensorVal(out, LayoutCell(None))
+            return TensorVal(out, LayoutCell(expanded(perm, axis % (len(perm) + 1))[0]))
         if out is not None and first.rank is not None and len(out) != first.rank:
             return TensorVal(out, LayoutCell(identity(len(out))))
-        return TensorVal(out, first.cell, first.flattened)
+        return TensorVal(out, first.cell, first.flattened, first.flatten_node)
 
     def _method(
         self, owner: TensorVal, method: str, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]
@@ -904,6 +1018,48 @@ class Analysis:
 
 
 _USER_RULE = Rule(id="<user class>", kind=RuleKind.LAYER, match=(), source=Path("."))
+
+
+def with_defaults(rule: Rule, bound: dict[str, cst.BaseExpression]) -> dict[str, cst.BaseExpression]:
+    """The bound arguments plus the rule's source defaults for missing axis arguments
+    (``tf.argmax``'s axis is 0 when not given)."""
+    out = dict(bound)
+    for name, spec in rule.args.items():
+        if name not in out and spec.axis and spec.default is not None:
+            out[name] = cst.parse_expression(spec.default)
+    return out
+
+
+def operand_params(rule: Rule, vals: Mapping[str, object]) -> list[str]:
+    """The bound parameters whose tensors share one layout, in the rule's parameter order: only
+    the first for ops whose other tensors are indices or counts (``tf.gather``)."""
+    order = [p for p in rule.params if p in vals] + [k for k in vals if k not in rule.params]
+    if rule.shape in FIRST_OPERAND_ONLY:
+        return order[:1]
+    return order
+
+
+def axis_absent(rule: Rule, bound: Mapping[str, cst.BaseExpression]) -> bool:
+    """No axis given (or ``axis=None``) and no source default: numpy ops then flatten."""
+    node = bound.get("axis")
+    if node is None:
+        spec = rule.args.get("axis")
+        return spec is None or spec.default is None or spec.default == "None"
+    return literal(node) is None
+
+
+def in_keras_order(rule: Rule, bound: Mapping[str, cst.BaseExpression], first: TensorVal) -> bool:
+    """The op must see its operands in Keras's axis order: layout-sensitive ops (LAST_DIM), numpy
+    ops that flatten when given no axis, and a squeeze without axes whose size-1 axes are unknown."""
+    if rule.contract is Contract.LAST_DIM:
+        return True
+    if rule.shape in FLAT_WITHOUT_AXIS and axis_absent(rule, bound):
+        return True
+    if rule.shape == "squeeze" and axis_absent(rule, bound):
+        perm = first.cell.perm
+        unknown = first.shape is None or squeezed_axes(first.shape) is None
+        return unknown and perm is not None and perm != identity(len(perm))
+    return False
 
 
 def is_range(node: cst.BaseExpression) -> bool:

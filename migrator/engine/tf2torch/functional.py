@@ -20,7 +20,14 @@ from migrator.engine.emitter import code_of, commas, int_node, kwarg
 from migrator.engine.layout import Layout
 from migrator.engine.tf2torch.analysis import FuncInfo, wants
 from migrator.engine.tf2torch.emit import activation_call, dim_node
-from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
+from migrator.engine.tf2torch.recurrent import (
+    MASK_REASON,
+    RnnInfo,
+    call_args,
+    has_mask,
+    output,
+    state_unpacking,
+)
 from migrator.engine.tf2torch.trace import Step, Trace, TraceError, Tracer
 from migrator.engine.tf2torch.values import LayerVal, TensorVal, TupleVal, permute_between
 from migrator.engine.values import literal, parse_code
@@ -50,9 +57,10 @@ def class_name(fn_name: str, model_name: str | None, taken: set[str]) -> str:
 
 
 class _Subst(cst.CSTTransformer):
-    """Replace names: helper parameters by the code at the call site, tensor operands by variables."""
+    """Replace names: helper parameters by the code at the call site, tensor operands by variables
+    (or by the variable brought to the layout the op needs)."""
 
-    def __init__(self, names: dict[str, str], nodes: dict[int, str]) -> None:
+    def __init__(self, names: dict[str, str], nodes: dict[int, str | cst.BaseExpression]) -> None:
         super().__init__()
         self.names = names
         self.nodes = nodes
@@ -64,15 +72,18 @@ class _Subst(cst.CSTTransformer):
             return updated_node.with_changes(attr=original_node.attr)
         var = self.nodes.get(id(original_node))
         if var is not None:
-            return cst.Name(var)
+            return cst.Name(var) if isinstance(var, str) else var
         if isinstance(original_node, cst.Name) and original_node.value in self.names:
             return parse_code(self.names[original_node.value])
         return updated_node
 
 
-def _substitute(node: cst.BaseExpression, names: dict[str, str], nodes: dict[int, str]) -> cst.BaseExpression:
+def _substitute(
+    node: cst.BaseExpression, names: dict[str, str], nodes: dict[int, str | cst.BaseExpression]
+) -> cst.BaseExpression:
     if id(node) in nodes:
-        return cst.Name(nodes[id(node)])
+        var = nodes[id(node)]
+        return cst.Name(var) if isinstance(var, str) else var
     out = node.visit(_Subst(names, nodes))
     assert isinstance(out, cst.BaseExpression)
     return out
@@ -138,7 +149,7 @@ def generate(tx: KerasToTorch, fn: cst.FunctionDef, info: FuncInfo, taken: set[s
             target_node: cst.BaseAssignTargetExpression = cst.Tuple(
                 [cst.Element(cst.Name(n)) for n in names], lpar=[], rpar=[]
             )
-            plan = state_unpacking(names, rnn) if rnn is not None else None
+            plan = state_unpacking(names, rnn, tx.emit) if rnn is not None else None
             if rnn is not None and plan is None:
                 raise TraceError(step.node, "this return_state form is not supported yet")
             if plan is not None:
@@ -239,8 +250,16 @@ def _last_step_of(trace: Trace, i: int, stmt: cst.CSTNode) -> bool:
     return all(s.stmt is not stmt for s in trace.steps[i + 1 :])
 
 
-def _operand_names(step: Step, namer: Namer) -> dict[int, str]:
-    return {node: namer.var[v] for node, v in step.operands.items() if v in namer.var}
+def _operand_names(step: Step, namer: Namer) -> dict[int, str | cst.BaseExpression]:
+    """Each operand's variable; converted to the layout the op needs (a reshape of a feature map
+    reads it in Keras's channels-last order)."""
+    out: dict[int, str | cst.BaseExpression] = {}
+    for node, v in step.operands.items():
+        if v not in namer.var:
+            continue
+        conv = step.converts.get(node)
+        out[node] = namer.var[v] if conv is None else _converted(cst.Name(namer.var[v]), *conv)
+    return out
 
 
 def _converted(
@@ -282,6 +301,8 @@ def _step_expr(
         tx.ann.layer_layout[id(layer.node)] = first.cell.perm if first is not None else None
         if first is not None and first.flattened is not None:
             tx.ann.after_flatten[id(layer.node)] = first.flattened
+            if first.flatten_node is not None:
+                tx.ann.after_flatten_from[id(layer.node)] = first.flatten_node
         else:
             tx.ann.after_flatten.pop(id(layer.node), None)
         before = len(tx.findings)
@@ -298,9 +319,16 @@ def _step_expr(
             cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(attr)], out.expr)], leading_lines=markers)
         )
         tx.record_layer(cls, step.attr, step.attr, out)
+        call_arguments = [cst.Arg(a) for a in args]
+        if out.rnn is not None and args:  # the input, then initial_state= tensors (recurrent.py)
+            if isinstance(step.node, cst.Call) and has_mask(step.node):
+                raise TraceError(step.node, f"mask=: {MASK_REASON}")
+            call_arguments = call_args(tx.emit, args[0], args[1:] or None, out.rnn)
         call: cst.BaseExpression = cst.Call(
-            cst.Attribute(cst.Name("self"), cst.Name(step.attr)), [cst.Arg(a) for a in args]
+            cst.Attribute(cst.Name("self"), cst.Name(step.attr)), call_arguments
         )
+        if out.attention is not None:  # every argument, operands named as traced, then torch's call
+            call = _attention_call(tx, step, namer, out.attention)
         if out.activation is not None:
             res = values.get(step.out)
             dim = -1
@@ -326,6 +354,32 @@ def _step_expr(
             tx.trace_layouts[namer.var.get(vid, "")] = operand
     assert isinstance(node, cst.Call) and isinstance(step.node, cst.Call)
     return tx.rewrite_op(step.node, node), None
+
+
+def _attention_call(tx: KerasToTorch, step: Step, namer: Namer, info: object) -> cst.BaseExpression:
+    """A MultiHeadAttention call: all its arguments, the traced operands by their variables, as the
+    layer's call sites in a class are rewritten (transforms/keras_attention.py)."""
+    from migrator.transforms.keras_attention import AttentionCall, attention_call
+
+    assert isinstance(step.node, cst.Call) and isinstance(info, AttentionCall)
+    names = _operand_names(step, namer)
+    given = [a.with_changes(value=_substitute(a.value, dict(step.subst), names)) for a in step.node.args]
+    found: list[str] = []
+
+    class Keras(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            name = tx.analysis.resolve(node.func)
+            if name is not None and name.startswith(("keras.", "tensorflow.")):
+                found.append(name)
+
+    for a in given:
+        a.value.visit(Keras())
+    if found:  # an operand the trace could not follow (``m[:, None, :]``): it would stay Keras code
+        raise TraceError(
+            step.node, f"an argument of the layer could not be traced ({found[0]}): assign it first"
+        )
+    call = cst.Call(cst.Attribute(cst.Name("self"), cst.Name(step.attr)), given)
+    return attention_call(tx, step.node, call, info)
 
 
 def _user_layer(
@@ -361,6 +415,8 @@ def _merge(
     layer: object,
 ) -> cst.BaseExpression:
     kind = rule_id.rsplit(".", 1)[-1]
+    rule = layer.rule  # type: ignore[attr-defined]
+    tx._find(layer.node, Severity.MIGRATED, rule.match[0], rule.summary or "becomes an operator", rule_id)  # type: ignore[attr-defined]
     if kind in ("Add", "Multiply", "Subtract"):
         op: cst.BaseBinaryOp = {"Add": cst.Add(), "Multiply": cst.Multiply(), "Subtract": cst.Subtract()}[
             kind

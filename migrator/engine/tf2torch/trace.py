@@ -9,7 +9,7 @@ traced shapes; a condition that depends on anything else stops the trace with a 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -55,6 +55,8 @@ class Step:
     in_perm: tuple[int, ...] | None = None
     subst: Mapping[str, str] = field(default_factory=dict)  # helper parameter -> code at the call
     operands: dict[int, int] = field(default_factory=dict)  # operand node id -> value id
+    # operand node id -> (layout held, layout the op needs): ops and binary operators only
+    converts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     helper: str = ""  # the helper call it was inlined from ("double_conv(p1, base * 2)")
     first_of_helper: bool = False
 
@@ -103,6 +105,7 @@ class Tracer(Analysis):
         self._locals: list[cst.BaseStatement] = []
         self.helpers_used: set[str] = set()
         self._inside_user = 0
+        self._converts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     # ------------------------------------------------------------------ entry
     def trace(self) -> Trace:
@@ -122,6 +125,7 @@ class Tracer(Analysis):
         if not all(isinstance(o, TensorVal) for o in outs):
             raise TraceError(self._fn.node, "the model's outputs could not be traced")
         outputs = [o for o in outs if isinstance(o, TensorVal)]
+        self.keep_keras_order(result.outputs)
         return Trace(
             self.steps,
             self._inputs,
@@ -400,9 +404,28 @@ class Tracer(Analysis):
 
     def _op(self, rule: Rule, node: cst.Call, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         out = super()._op(rule, node, env, attrs)
-        if isinstance(out, TensorVal):
+        if isinstance(out, TensorVal | TupleVal):
             self._step(Step("op", id(out), [], node, self._stmt_now, subst=dict(self._subst)), out)
         return out
+
+    def _feed(self, t: TensorVal, node: cst.BaseExpression | None, want: tuple[int, ...] | None) -> None:
+        self._note_convert(t, node, want)
+        super()._feed(t, node, want)
+
+    def _unify(self, first: TensorVal, rest: Sequence[tuple[TensorVal, cst.BaseExpression | None]]) -> None:
+        for t, node in rest:
+            self._note_convert(t, node, first.cell.perm)
+        super()._unify(first, rest)
+
+    def _note_convert(
+        self, t: TensorVal, node: cst.BaseExpression | None, want: tuple[int, ...] | None
+    ) -> None:
+        """An operand the next op or operator needs in another layout (the step takes it)."""
+        have = t.cell.perm
+        if node is None or have is None or want is None:
+            return
+        if have != want and len(have) == len(want):
+            self._converts[id(node)] = (have, want)
 
     def _operands(self, node: cst.CSTNode) -> dict[int, int]:
         """The tensor values the direct operands of ``node`` hold right now (node id -> value id)."""
@@ -422,7 +445,7 @@ class Tracer(Analysis):
 
     def _expr(self, node: cst.BaseExpression, env: dict[str, Val], attrs: dict[str, Val]) -> Val:
         out = super()._expr(node, env, attrs)
-        if isinstance(node, cst.BinaryOperation) and isinstance(out, TensorVal):
+        if isinstance(node, cst.BinaryOperation | cst.Comparison) and isinstance(out, TensorVal):
             self._step(Step("binary", id(out), [], node, self._stmt_now, subst=dict(self._subst)), out)
         if isinstance(out, TensorVal):
             self.values.setdefault(id(out), out)
@@ -439,9 +462,13 @@ class Tracer(Analysis):
 
     def _step(self, step: Step, out: Val) -> None:
         if self._inside_user:
+            self._converts.clear()
             return
         if not step.operands:
             step.operands = self._operands(step.node)
+        if step.kind in ("op", "binary"):
+            step.converts = dict(self._converts)
+        self._converts.clear()
         step.inputs = list(step.operands.values())
         step.helper = self._helper_now
         if self._helper_fresh:

@@ -29,6 +29,7 @@ from migrator.engine.tf2torch.analysis import (
     Annotations,
     canonical,
     keras_side,
+    operand_params,
     range_count,
 )
 from migrator.engine.tf2torch.emit import (
@@ -41,16 +42,24 @@ from migrator.engine.tf2torch.emit import (
     dim_node,
     order_positional,
 )
-from migrator.engine.tf2torch.recurrent import RnnInfo, output, state_unpacking
+from migrator.engine.tf2torch.recurrent import (
+    MASK_REASON,
+    RnnInfo,
+    call_args,
+    has_mask,
+    initial_of,
+    output,
+    state_unpacking,
+)
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape
 from migrator.engine.tf2torch.train_scan import LOSS_NAMES, OPTIMIZER_NAMES, KerasTrainingPlan
 from migrator.engine.tf2torch.training import TrainingRewriter, torch_weights_path
-from migrator.engine.tf2torch.values import identity, permute_between
+from migrator.engine.tf2torch.values import TensorVal, identity, permute_between
 from migrator.engine.train_bindings import literal_names
 from migrator.engine.train_rewrite import lead
 from migrator.engine.values import literal, parse_code
 from migrator.rules.loader import RuleSet
-from migrator.rules.schema import Rule, RuleKind
+from migrator.rules.schema import Contract, Rule, RuleKind
 from migrator.types import Finding, LayerRecord, Severity
 
 MARKER = "# fwmigrate:"
@@ -70,12 +79,19 @@ class LayerOut:
     children: list[tuple[str, str, LayerOut]] = field(default_factory=list)  # (torch, keras, layer)
     line: int = 0
     rnn: RnnInfo | None = None  # recurrent layers: what the call site must take from the output
+    attention: Any = None  # MultiHeadAttention: its calls are rewritten (transforms/keras_attention.py)
 
 
 @dataclass
 class ClassState:
     name: str
     attrs: dict[str, LayerOut] = field(default_factory=dict)
+
+
+_KERAS_ORDER_FLATTEN = (
+    "flattens a feature map that is read by more than a Dense (or is an output): the channels move "
+    "last first, so the values keep Keras's order (runtime helper: torch_support.ChannelsLastFlatten)"
+)
 
 
 class KerasToTorch(cst.CSTTransformer):
@@ -122,6 +138,9 @@ class KerasToTorch(cst.CSTTransformer):
         self.generated_findings: set[int] = set()  # findings about generated model classes
         self.support: set[str] = set()  # helper classes the output defines (support.py)
         self._class_names: set[str] = set(analysis.classes) | set(analysis.functions)
+        # the tensors an op being migrated reads, by parameter (shapes and layouts, for its hook)
+        self.operands: dict[str, TensorVal] = {}
+        self.original_layer: cst.Call | None = None  # the layer constructor a hook is migrating
 
     # ------------------------------------------------------------------ bookkeeping
     def _find(
@@ -486,7 +505,7 @@ class KerasToTorch(cst.CSTTransformer):
         names = [e.value.value for e in elements if isinstance(e.value, cst.Name)]
         if len(names) != len(elements):
             names = []
-        plan = state_unpacking(names, layer.rnn)
+        plan = state_unpacking(names, layer.rnn, self.emit)
         if plan is None:
             self._find(
                 value, Severity.UNSUPPORTED, "return_state", "unpack the outputs into names (out, h[, c])"
@@ -574,6 +593,8 @@ class KerasToTorch(cst.CSTTransformer):
             return node
         have, want = conv
         perm = permute_between(have, want)
+        if not isinstance(node, cst.Name | cst.Attribute | cst.Call | cst.Subscript) and not node.lpar:
+            node = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])  # (y * 2.0).permute
         if len(perm) == 3 and perm == (0, 2, 1):
             return cst.Call(
                 cst.Attribute(node, cst.Name("transpose")),
@@ -683,9 +704,18 @@ class KerasToTorch(cst.CSTTransformer):
             if args:
                 args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             new: cst.BaseExpression = updated_node.with_changes(args=args)
+            if layer.attention is not None and isinstance(new, cst.Call):
+                from migrator.transforms.keras_attention import attention_call
+
+                new = attention_call(self, original_node, new, layer.attention)
             if layer.activation is not None:
                 dim = self._act_dim(original_node, layer)
                 new = activation_call(self.emit, layer.activation, new, dim)
+            if layer.rnn is not None and isinstance(new, cst.Call):
+                if has_mask(original_node):
+                    rule_id = layer.rule.id if layer.rule is not None else None
+                    self._find(original_node, Severity.UNSUPPORTED, "mask=", MASK_REASON, rule_id)
+                new = self._rnn_call(new, layer.rnn)
             if layer.rnn is not None and not layer.rnn.state:
                 new = output(self.emit, new, layer.rnn)
             return self._converted(original_node, new)
@@ -726,7 +756,28 @@ class KerasToTorch(cst.CSTTransformer):
             and func.value.value == "self"
         ):
             return cls.attrs.get(func.attr.value)
+        if (  # a recurrent layer of a list: self.rnns[0](x)
+            isinstance(func, cst.Subscript)
+            and isinstance(func.value, cst.Attribute)
+            and len(func.slice) == 1
+            and isinstance(func.slice[0].slice, cst.Index)
+        ):
+            owner = self._applied_layer(cst.Call(func.value))
+            i = literal(func.slice[0].slice.value)
+            if owner is not None and isinstance(i, int) and -len(owner.children) <= i < len(owner.children):
+                child = owner.children[i][2]
+                return child if child.rnn is not None else None
         return None
+
+    def _rnn_call(self, call: cst.Call, rnn: RnnInfo) -> cst.Call:
+        """A recurrent layer's call with torch's arguments: the input (reversed for go_backwards)
+        and ``hx`` from ``initial_state=``."""
+        x = next((a.value for a in call.args if a.keyword is None), None)
+        state = next((a.value for a in call.args if a.keyword and a.keyword.value == "initial_state"), None)
+        if x is None:
+            return call
+        initial = initial_of(state, rnn) if state is not None else None
+        return call.with_changes(args=call_args(self.emit, x, initial, rnn))
 
     def _act_dim(self, node: cst.Call, layer: LayerOut) -> int | None:
         t = self.ann.tensors.get(id(node))
@@ -833,6 +884,7 @@ class KerasToTorch(cst.CSTTransformer):
             from migrator.transforms.keras_layers import KERAS_HOOKS
 
             self._notes = []
+            self.original_layer = original
             result = KERAS_HOOKS[rule.hook](self, site, shape, perm)
             if isinstance(result, str):
                 self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
@@ -877,6 +929,9 @@ class KerasToTorch(cst.CSTTransformer):
                 rule.id,
             )
         assert target is not None
+        if rule.contract is Contract.FLATTEN and id(original) in self.ann.keras_order_flatten:
+            target, args = "migrator.runtime.torch_support.ChannelsLastFlatten", []
+            self._find(original, Severity.MIGRATED, api, _KERAS_ORDER_FLATTEN, rule.id)
         expr = self.call(target, order_positional(args, rule.signature))
         transform = rule.weights
         if transform == "linear" and self._flatten_permutes(original):
@@ -890,8 +945,8 @@ class KerasToTorch(cst.CSTTransformer):
         """A Dense after a Flatten of a feature map reads NHWC order in Keras, NCHW in torch, unless
         the map is 1x1 (after a global pooling with keepdims): then the orders agree."""
         flat = self.ann.after_flatten.get(id(original))
-        if flat is None:
-            return False
+        if flat is None or self.ann.after_flatten_from.get(id(original)) in self.ann.keras_order_flatten:
+            return False  # its Flatten keeps Keras's order (something else reads it too)
         return not all(d == 1 for d in flat[1:-1])
 
     def _context(
@@ -1058,10 +1113,14 @@ class KerasToTorch(cst.CSTTransformer):
             return call
         obound = bound if traced else bind_arguments(rule, original, None)[0]
         layouts: dict[str, Layout | None] = {}
-        for k, v in obound.items():
+        self.operands = {}
+        for k in operand_params(rule, obound):
+            v = obound[k]
             t = self._tensor_of(v, traced)
             if t is None and isinstance(v, cst.List | cst.Tuple) and v.elements:
                 t = self._tensor_of(v.elements[0].value, traced)
+            if t is not None:
+                self.operands[k] = t
             if t is not None and t.cell.perm is not None:
                 layouts[k] = Layout(t.cell.perm)
         line, _ = self.positions.position(original)

@@ -41,6 +41,7 @@ class TensorVal:
     shape: Shape | None
     cell: LayoutCell
     flattened: Shape | None = None  # Keras Flatten of this channels-last (*S, C) map produced it
+    flatten_node: int | None = None  # id of that Flatten's constructor
 
     @property
     def rank(self) -> int | None:
@@ -103,3 +104,13 @@ Val = TensorVal | LayerVal | TupleVal | DimVal | ConstVal | ModelVal | SeqBuilde
 def permute_between(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[int, ...]:
     """The torch ``permute`` that turns a tensor held as ``have`` into one held as ``want``."""
     return tuple(have.index(w) for w in want)
+
+
+def expanded(perm: tuple[int, ...], axis: int) -> tuple[tuple[int, ...], int]:
+    """``expand_dims`` of Keras axis ``axis`` (in [0, rank]) on a tensor held as ``perm``: the new
+    layout and the torch axis to ``unsqueeze``. The new axis goes just before the torch axis
+    holding the Keras axis it precedes (at the end when it is the new last axis), so a feature map
+    stays channels-first."""
+    shifted = [p + (p >= axis) for p in perm]
+    pos = len(perm) if axis == len(perm) else shifted.index(axis + 1)
+    return (*shifted[:pos], axis, *shifted[pos:]), pos
