@@ -18,27 +18,14 @@ from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
 from migrator.engine.values import NOT_LITERAL, format_number
 from migrator.transforms import keras_attention, keras_norm_resize, keras_ops, keras_recurrent, keras_training
 from migrator.transforms.common import onednn_stride_bug
+from migrator.transforms.keras_common import layer_out as _out
+from migrator.transforms.keras_common import mapped_args as _rest
 from migrator.types import Severity
 
 if TYPE_CHECKING:
     from migrator.engine.tf2torch.transformer import KerasToTorch, LayerOut
 
 KerasHook = Callable[["KerasToTorch", CallSite, "Shape | None", "tuple[int, ...] | None"], "LayerOut | str"]
-
-
-def _out(expr: cst.BaseExpression, site: CallSite, transform: str | None, suffix: str = "") -> LayerOut:
-    from migrator.engine.tf2torch.transformer import LayerOut
-
-    return LayerOut(expr, None, None, site.rule, transform, suffix)
-
-
-def _rest(tools: KerasToTorch, site: CallSite, handled: tuple[str, ...]) -> list[cst.Arg] | str:
-    mapped = tools.map_args(site, skip=handled)
-    if mapped.unsupported is not None:
-        return mapped.unsupported
-    for note in mapped.notes:
-        tools._find(site.call, note.severity, site.rule.match[0], note.message, site.rule.id)
-    return list(mapped.args)
 
 
 _ONEDNN_ORIGINAL = (

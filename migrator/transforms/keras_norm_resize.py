@@ -19,6 +19,8 @@ from migrator.engine.tf2torch.emit import dim_node, order_positional
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape, pad_pair_1d, same_padding
 from migrator.engine.tf2torch.values import channels_first
 from migrator.engine.values import format_number
+from migrator.transforms.keras_common import layer_out as _out
+from migrator.transforms.keras_common import mapped_args as _rest
 from migrator.types import Severity
 
 if TYPE_CHECKING:
@@ -26,22 +28,6 @@ if TYPE_CHECKING:
 
 HELPER = "migrator.runtime.torch_support"
 _FALSE = cst.Name("False")
-
-
-def _out(expr: cst.BaseExpression, site: CallSite, transform: str | None, suffix: str = "") -> LayerOut:
-    from migrator.engine.tf2torch.transformer import LayerOut
-
-    return LayerOut(expr, None, None, site.rule, transform, suffix)
-
-
-def _rest(tools: KerasToTorch, site: CallSite, handled: tuple[str, ...]) -> list[cst.Arg] | str:
-    """The arguments the rule maps itself (after checking every other one); notes become findings."""
-    mapped = tools.map_args(site, skip=handled)
-    if mapped.unsupported is not None:
-        return mapped.unsupported
-    for note in mapped.notes:
-        tools._find(site.call, note.severity, site.rule.match[0], note.message, site.rule.id)
-    return list(mapped.args)
 
 
 def _float(args: LayerArgs, site: CallSite, name: str, default: float) -> cst.BaseExpression:

@@ -16,6 +16,7 @@ from migrator.engine.site import CallSite
 from migrator.engine.tf2torch.emit import dim_node, order_positional
 from migrator.engine.tf2torch.recurrent import MERGES, RnnInfo
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape
+from migrator.transforms.keras_common import mapped_args as _rest
 
 if TYPE_CHECKING:
     from migrator.engine.tf2torch.transformer import KerasToTorch, LayerOut
@@ -27,15 +28,6 @@ def _out(site: CallSite, expr: cst.BaseExpression, transform: str | None, rnn: R
     from migrator.engine.tf2torch.transformer import LayerOut
 
     return LayerOut(expr, None, None, site.rule, transform, rnn=rnn)
-
-
-def _rest(tools: KerasToTorch, site: CallSite, handled: tuple[str, ...]) -> list[cst.Arg] | str:
-    mapped = tools.map_args(site, skip=handled)
-    if mapped.unsupported is not None:
-        return mapped.unsupported
-    for note in mapped.notes:
-        tools._find(site.call, note.severity, site.rule.match[0], note.message, site.rule.id)
-    return list(mapped.args)
 
 
 def rnn(

@@ -31,7 +31,7 @@ KERAS_TO_TORCH_REDUCTIONS: Mapping[str, str | None] = MappingProxyType(
 
 
 def _out(tools: KerasToTorch, expr: cst.BaseExpression, site: CallSite, notes: list[Note]) -> LayerOut:
-    from migrator.transforms.keras_layers import _out as layer_out
+    from migrator.transforms.keras_common import layer_out
 
     for note in notes:
         tools.note(note)
