@@ -542,6 +542,27 @@ def _keep(site: CallSite, name: str = "keepdim") -> bool | None:
     return v if isinstance(v, bool) else None
 
 
+def _reduction_kw(
+    site: CallSite, lay: Layout | None, dims: object, what: str
+) -> tuple[bool, dict[str, cst.BaseExpression]] | str:
+    """``keepdim`` and the ``axis``/``keepdims`` keywords of a reduction over ``dims`` (an int, a
+    tuple, None for all, or NOT_LITERAL as :func:`_dims_of` gives it), or why it cannot migrate."""
+    keep = _keep(site)
+    if keep is None:
+        return "keepdim must be a literal bool"
+    if dims is NOT_LITERAL:
+        return "dim must be a literal int or tuple of ints"
+    if lay is not None and lay.flattened is not None and dims is not None:
+        return f"{what} over a dim of {_FLAT}"
+    kw: dict[str, cst.BaseExpression] = {}
+    if dims is not None:
+        assert isinstance(dims, int | tuple)
+        kw["axis"] = _axes(lay, dims)
+    if keep:
+        kw["keepdims"] = cst.Name("True")
+    return keep, kw
+
+
 def _aligned(
     site: CallSite, tools: Tools, names: list[str]
 ) -> tuple[dict[str, cst.BaseExpression], Layout | None, list[Note]] | str:
@@ -771,21 +792,14 @@ def std_var(site: CallSite, tools: Tools) -> HookResult | str:
         if not isinstance(u, bool):
             return "unbiased must be a literal bool"
         corr = 1 if u else 0
-    keep = _keep(site)
-    if keep is None:
-        return "keepdim must be a literal bool"
-    if dims is NOT_LITERAL:
-        return "dim must be a literal int or tuple of ints"
-    if lay is not None and lay.flattened is not None and dims is not None:
-        return f"{name} over a dim of {_FLAT}"
-    kw: dict[str, cst.BaseExpression] = {}
+    got = _reduction_kw(site, lay, dims, name)
+    if isinstance(got, str):
+        return got
+    keep, kw = got
     dims_t: tuple[int, ...] | None = None
     if dims is not None:
         assert isinstance(dims, int | tuple)
         dims_t = (dims,) if isinstance(dims, int) else dims
-        kw["axis"] = _axes(lay, dims)
-    if keep:
-        kw["keepdims"] = cst.Name("True")
     biased = _ops(tools, name, x, **kw)
     out_lay = _reduced(lay, dims_t, keep)
     if corr == 0:
@@ -816,19 +830,10 @@ def norm(site: CallSite, tools: Tools) -> HookResult | str:
     if "dtype" in site.bound and literal(site.bound["dtype"]) is not None:
         return "dtype= (cast the operand first)"
     dims = _dims_of(site)
-    keep = _keep(site)
-    if keep is None:
-        return "keepdim must be a literal bool"
-    if dims is NOT_LITERAL:
-        return "dim must be a literal int or tuple of ints"
-    if lay is not None and lay.flattened is not None and dims is not None:
-        return f"norm over a dim of {_FLAT}"
-    kw: dict[str, cst.BaseExpression] = {}
-    if dims is not None:
-        assert isinstance(dims, int | tuple)
-        kw["axis"] = _axes(lay, dims)
-    if keep:
-        kw["keepdims"] = cst.Name("True")
+    got = _reduction_kw(site, lay, dims, "norm")
+    if isinstance(got, str):
+        return got
+    keep, kw = got
     if p == 2:
         expr: cst.BaseExpression = _ops(tools, "sqrt", _ops(tools, "sum", _ops(tools, "square", x), **kw))
     elif p == 1:
