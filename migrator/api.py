@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -169,6 +168,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _temp_with(path: Path, text: str) -> Path:
+    import tempfile  # imported when writing: fwmigrate check never writes
+
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

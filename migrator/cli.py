@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -284,6 +285,12 @@ def _split(options: dict[str, object]) -> tuple[dict[str, object], dict[str, obj
 @click.version_option(__version__, prog_name="fwmigrate")
 def main() -> None:
     """Migrate model code between PyTorch and Keras 3 / TensorFlow, and prove it computes the same."""
+    # The modules imported so far (libcst, click, fwmigrate) live as long as the process: moving
+    # their objects out of the garbage collector's generations spares later collections from
+    # walking them again, and a larger first generation collects less often while libcst builds
+    # trees (which hold no reference cycles). Together ~6 ms of a one-file `check` (gc.callbacks).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 @main.command("torch2tf")

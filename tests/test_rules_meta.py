@@ -11,7 +11,7 @@ import pytest
 
 from migrator.rules.loader import RuleError, RuleSet, default_rule_dir, load_rules
 from migrator.rules.schema import RuleKind
-from migrator.transforms import HOOKS
+from migrator.transforms import HOOKS, MODULE_CALLS
 from migrator.types import Direction
 from migrator.weights import TRANSFORMS
 
@@ -48,6 +48,14 @@ def test_every_layer_rule_names_its_weight_transform(torch2tf_rules: RuleSet) ->
     for rule in torch2tf_rules.rules:
         if rule.kind is RuleKind.LAYER and rule.contract.value != "container":
             assert rule.weights is not None, f"{rule.id} must name a weight transform (identity if none)"
+
+
+def test_every_hook_entry_imports_a_function() -> None:
+    # the hook tables import their modules lazily: a misspelt module or function would only
+    # fail when a rule first used it
+    for table in (HOOKS, MODULE_CALLS):
+        for name in table:
+            assert callable(table[name]), name
 
 
 def test_every_hook_is_used(torch2tf_rules: RuleSet) -> None:

@@ -80,12 +80,19 @@ class Emitter:
         return lines
 
 
+# libcst nodes are immutable, so punctuation can be shared; constructing them validates each one.
+_COMMA = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+_NONE = cst.SimpleWhitespace("")
+_EQUAL = cst.AssignEqual(whitespace_before=_NONE, whitespace_after=_NONE)
+
+
 def _commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     out = []
     for i, a in enumerate(args):
         if i < len(args) - 1:
-            a = a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        else:
+            if a.comma is not _COMMA:
+                a = a.with_changes(comma=_COMMA)
+        elif a.comma is not cst.MaybeSentinel.DEFAULT:
             a = a.with_changes(comma=cst.MaybeSentinel.DEFAULT)
         out.append(a)
     return out
@@ -96,13 +103,7 @@ def commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
 
 
 def kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
-    return cst.Arg(
-        value=value,
-        keyword=cst.Name(name),
-        equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-        ),
-    )
+    return cst.Arg(value=value, keyword=cst.Name(name), equal=_EQUAL)
 
 
 def int_node(v: int) -> cst.BaseExpression:
@@ -124,5 +125,9 @@ def tuple_node(values: Sequence[int]) -> cst.Tuple:
     return cst.Tuple(elements=out)
 
 
+# One empty module renders every node: building a Module per call costs as much as the render.
+_RENDER = cst.Module(body=[])
+
+
 def code_of(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
+    return _RENDER.code_for_node(node)

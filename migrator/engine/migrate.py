@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import libcst as cst
 
-from migrator.engine.emitter import Emitter
+from migrator.engine.emitter import Emitter, code_of
 from migrator.engine.names import build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.train_plan import TrainingPlan
@@ -88,7 +88,7 @@ def _layers_not_models(module: cst.Module, names: set[str], emitter: Emitter) ->
         if isinstance(stmt, cst.ClassDef) and stmt.name.value in names:
             bases = [
                 b.with_changes(value=emitter.name("keras.layers.Layer"))
-                if cst.Module([]).code_for_node(b.value) == "keras.Model"
+                if code_of(b.value) == "keras.Model"
                 else b
                 for b in stmt.bases
             ]
@@ -101,7 +101,7 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
     """Drop torch imports nothing refers to any more; add the keras imports the output uses."""
     body = list(module.body)
     existing = {
-        cst.Module([]).code_for_node(s).strip()
+        code_of(s).strip()
         for s in body
         if isinstance(s, cst.SimpleStatementLine)
         and all(isinstance(x, cst.Import | cst.ImportFrom) for x in s.body)
@@ -174,9 +174,7 @@ def _after_docstring(body: list[cst.BaseStatement]) -> int:
             ):
                 i += 1
                 continue
-            if isinstance(small, cst.ImportFrom) and cst.Module([]).code_for_node(small).startswith(
-                "from __future__"
-            ):
+            if isinstance(small, cst.ImportFrom) and code_of(small).startswith("from __future__"):
                 i += 1
                 continue
         break

@@ -45,6 +45,8 @@ _SKIP: tuple[type[cst.CSTNode], ...] = (
     cst.BaseAugOp,
 )
 
+_SKIP_SET = frozenset(_SKIP)
+
 # Fields that only ever hold whitespace, punctuation, comments or parentheses.
 _FORMATTING = frozenset(
     {
@@ -100,7 +102,10 @@ _SEQ = (tuple, list)
 def _kind(t: type) -> int:
     k = _KIND.get(t)
     if k is None:
-        k = 0 if not issubclass(t, cst.CSTNode) else (2 if issubclass(t, _SKIP) else 1)
+        # the class's own bases, not issubclass(): libcst's node classes are ABCs, and the first
+        # subclass check of each pair goes through abc's registry machinery (~10 ms per process)
+        mro = t.__mro__
+        k = 0 if cst.CSTNode not in mro else (2 if any(b in _SKIP_SET for b in mro) else 1)
         _KIND[t] = k
     return k
 
@@ -141,12 +146,17 @@ class Walker:
     def _handlers(self, t: type) -> tuple[Visit | None, Leave | None]:
         h = self._dispatch.get(t)
         if h is None:
-            h = (
-                getattr(self._visitor, f"visit_{t.__name__}", None),
-                getattr(self._visitor, f"leave_{t.__name__}", None),
-            )
+            h = (self._own(f"visit_{t.__name__}"), self._own(f"leave_{t.__name__}"))
             self._dispatch[t] = h
         return h
+
+    def _own(self, name: str) -> Callable[..., Any] | None:
+        """The visitor's handler, unless it is libcst's no-op default (``CSTTransformer`` defines
+        ``visit_X``/``leave_X`` for every node type; calling them costs two calls per node)."""
+        fn = getattr(type(self._visitor), name, None)
+        if fn is None or getattr(fn, "__module__", "").startswith("libcst."):
+            return None
+        return getattr(self._visitor, name)  # type: ignore[no-any-return]
 
     def walk(self, node: cst.CSTNode) -> Any:
         t = type(node)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,8 @@ def find(rule_id: str, extra_dirs: Iterable[Path] = ()) -> Entry | list[str]:
     for e in entries:
         if e.rule.id == rule_id:
             return e
+    import difflib  # only for an unknown id
+
     ids = [e.rule.id for e in entries]
     close = difflib.get_close_matches(rule_id, ids, n=3, cutoff=0.6)
     return close or [i for i in ids if i.lower().endswith(rule_id.lower().split(".")[-1])][:3]

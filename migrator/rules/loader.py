@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -122,9 +122,15 @@ _DEFAULT = _Default.TOKEN
 
 
 def default_rule_dir(direction: Direction) -> Path:
-    """The rule directory shipped inside the package."""
-    base = resources.files("migrator.rules_data")
-    return Path(str(base)) / direction.value
+    """The rule directory shipped inside the package (found through the import system, which
+    also knows an editable install's mapping; ``importlib.resources`` would cost ~3 ms of imports
+    on every ``check``)."""
+    spec = importlib.util.find_spec("migrator.rules_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuleError(
+            Path(__file__).parent, None, None, "the shipped rules (migrator.rules_data) are not installed"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / direction.value
 
 
 def load_rules(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import libcst as cst
 
@@ -443,14 +442,7 @@ def transformer_call(site: ModuleCall, tools: Tools) -> CallResult | str:
     return CallResult(call, layout=want)
 
 
-MODULE_CALLS: Mapping[str, ModuleCallHook] = MappingProxyType(
-    {"multihead_attention": mha_call, "transformer": transformer_call}
-)
-"""Call-site rewriters by the name a constructor hook put in ``ModuleInfo.extra["call"]``."""
-
-
 __all__ = [
-    "MODULE_CALLS",
     "CallResult",
     "ModuleCall",
     "multihead_attention",

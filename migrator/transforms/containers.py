@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from migrator.engine.emitter import code_of
 from migrator.engine.site import CallSite, HookResult, ModuleInfo, Tools
 from migrator.rules.schema import Contract
 
@@ -36,7 +37,7 @@ def sequential(site: CallSite, tools: Tools) -> HookResult | str:
         if (
             len(args) == 1
             and isinstance(args[0].value, cst.Call)
-            and "OrderedDict" in cst.Module([]).code_for_node(args[0].value.func)
+            and "OrderedDict" in code_of(args[0].value.func)
         ):
             return "Sequential(OrderedDict(...)): use a list of layers"
         items: list[cst.BaseElement] = []
