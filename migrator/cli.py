@@ -695,5 +695,104 @@ def verify_cmd(
     _run_verify(original, migrated, record, _verify_opts(vopts), vopts, via=via)
 
 
+@main.command("export")
+@click.argument("migrated", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["savedmodel", "tflite", "torchscript", "exported-program", "onnx"]),
+    required=True,
+    help="savedmodel/tflite for a Keras model; torchscript/exported-program/onnx for a torch model.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the artefact goes (default: <MIGRATED stem>_<format> beside MIGRATED).",
+)
+@click.option(
+    "--verify-against",
+    "original",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="ORIGINAL",
+    help="The source file MIGRATED was migrated from: its model's weights are moved into the "
+    "migrated model as verify moves them, and the artefact is compared with the original.",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The migration record (default: <MIGRATED stem>.migration.json beside MIGRATED).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A checkpoint of the model the weights start from: the original's with --verify-against "
+    "(torch state_dict or Keras .weights.h5), else the migrated model's.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_verify_options
+def export_cmd(
+    migrated: Path,
+    fmt: str,
+    output: Path | None,
+    original: Path | None,
+    record: Path | None,
+    weights: Path | None,
+    force: bool,
+    **vopts: object,
+) -> None:
+    """Export MIGRATED's model (--model) to a deployment format and prove the artefact.
+
+    The artefact is loaded back with its own runtime (a loaded SavedModel, the TFLite interpreter,
+    torch.jit.load, torch.export.load, onnxruntime) and run on seeded inputs: against ORIGINAL
+    with --verify-against (--input in ORIGINAL's layout), else against the in-memory model it was
+    exported from (--input in MIGRATED's layout). Exit 0 equivalent, 1 not equivalent (the
+    artefact is still written), 2 usage or input error (nothing written).
+    """
+    from migrator.export.formats import ExportFormat
+    from migrator.export.run import ExportRequest, ExportUsageError, default_output, export
+    from migrator.report.verify_text import render_verify_text
+    from migrator.verify.result import Verdict
+
+    if vopts.get("train_steps"):
+        _fail("--train-steps does not apply to export (an exported artefact is inference only)")
+    options = _verify_opts(vopts)
+    for path in (migrated, original):
+        if path is not None and not path.is_file():
+            _fail(f"{path}: no such file")
+    export_format = ExportFormat(fmt)
+    if original is not None and record is None:
+        record = api.record_path_for(migrated)
+        if not record.is_file():
+            _fail(f"{record}: no migration record beside {migrated.name} (pass --record)")
+    request = ExportRequest(
+        migrated,
+        export_format,
+        output or default_output(migrated, export_format),
+        options,
+        original,
+        record,
+        weights,
+        force,
+    )
+    try:
+        outcome = export(request)
+        for _, key, render, _ in _REPORTS:
+            report = vopts.get(key)
+            if isinstance(report, Path):
+                api.write_atomic(report, api.render_report(outcome.result, render))
+    except (ExportUsageError, api.InputError) as exc:
+        _fail(str(exc))
+    click.echo(render_verify_text(outcome.result), nl=False)
+    if outcome.result.verdict is Verdict.ERROR:
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {outcome.artefact}")
+    sys.exit(EXIT_OK if outcome.result.equivalent else EXIT_UNSUPPORTED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

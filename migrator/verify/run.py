@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -55,15 +56,6 @@ def verify_files(
             "warnings": warnings,
             "result": str(result_path),
         }
-        req_path = Path(tmp) / "request.json"
-        req_path.write_text(json.dumps(request), encoding="utf-8")
-        env = {
-            **os.environ,
-            "KERAS_BACKEND": "tensorflow",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONHASHSEED": "0",
-        }
-        log_path = Path(tmp) / "worker.log"
 
         def error(message: str) -> EquivalenceResult:
             return EquivalenceResult(
@@ -79,30 +71,55 @@ def verify_files(
                 warnings=tuple(warnings),
             )
 
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "migrator.verify.worker", str(req_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=str(original.resolve().parent),
-                start_new_session=True,
-            )
-            try:
-                code = proc.wait(timeout=options.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return error(
-                    f"timed out after {options.timeout:g} s "
-                    "(the model did not finish; raise --timeout if it is just slow)"
-                )
-        if result_path.exists():
-            return EquivalenceResult.from_json(json.loads(result_path.read_text(encoding="utf-8")))
-        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-        last = " | ".join(t.strip() for t in tail if t.strip())
-        return error(
-            f"the verification process exited with code {code} before finishing"
-            + (f": {last}" if last else "")
+        return run_worker(
+            "migrator.verify.worker", request, Path(tmp), original.resolve().parent, options.timeout, error
         )
+
+
+def run_worker(
+    module: str,
+    request: Mapping[str, object],
+    tmp: Path,
+    cwd: Path,
+    timeout: float,
+    error: Callable[[str], EquivalenceResult],
+) -> EquivalenceResult:
+    """Run ``python -m MODULE REQUEST.json`` (in its own session, output to a log in ``tmp``) and
+    read the ``EquivalenceResult`` it writes to ``request["result"]``; a timeout, a crash or an
+    exit without a result becomes ``error(message)``."""
+    req_path = tmp / "request.json"
+    req_path.write_text(json.dumps(request), encoding="utf-8")
+    result_path = Path(str(request["result"]))
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONHASHSEED": "0",
+    }
+    log_path = tmp / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, str(req_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(cwd),
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return error(
+                f"timed out after {timeout:g} s "
+                "(the model did not finish; raise --timeout if it is just slow)"
+            )
+    if result_path.exists():
+        return EquivalenceResult.from_json(json.loads(result_path.read_text(encoding="utf-8")))
+    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    last = " | ".join(t.strip() for t in tail if t.strip())
+    return error(
+        f"the verification process exited with code {code} before finishing" + (f": {last}" if last else "")
+    )
