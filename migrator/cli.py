@@ -571,6 +571,77 @@ def explain_cmd(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     click.echo(explain(found), nl=False)
 
 
+@main.command("weights")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option(
+    "--from",
+    "original",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The original model file the checkpoint belongs to.",
+)
+@click.option(
+    "--to",
+    "migrated",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Its migration (fwmigrate output).",
+)
+@click.option("--model", required=True, help="Class/function name or call building the model in both files.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(path_type=Path), help="The converted checkpoint."
+)
+@click.option(
+    "--input",
+    "input_specs",
+    multiple=True,
+    help="SHAPE[:DTYPE[:LOW:HIGH]] in the original's layout, as for verify: both models run once on it "
+    "(needed to build a subclassed Keras model or to see a flatten's map).",
+)
+@click.option("--record", type=click.Path(path_type=Path), default=None, help="The migration record.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True, help="Seconds.")
+@click.option("--definitions-only", is_flag=True, help="Load only imports, definitions and constants.")
+def weights_cmd(
+    checkpoint: Path,
+    original: Path,
+    migrated: Path,
+    model: str,
+    output: Path,
+    input_specs: tuple[str, ...],
+    record: Path | None,
+    force: bool,
+    timeout: float,
+    definitions_only: bool,
+) -> None:
+    """Convert CHECKPOINT of the ORIGINAL model into one for MIGRATED, through the migration record
+    and the weight transforms `verify` uses: a torch state_dict into Keras .weights.h5 (torch2tf),
+    or Keras .weights.h5/.keras into a torch state_dict (tf2torch). Exit 0 converted, 2 on any error
+    (nothing is written)."""
+    from migrator.verify.spec import LoadMode
+    from migrator.weights.convert import ConvertOptions, convert_checkpoint
+
+    options = ConvertOptions(
+        checkpoint,
+        original,
+        migrated,
+        output,
+        model,
+        input_specs,
+        record,
+        force,
+        timeout,
+        LoadMode.DEFINITIONS if definitions_only else LoadMode.GUARDED,
+    )
+    try:
+        done = convert_checkpoint(options)
+    except api.InputError as exc:
+        _fail(str(exc))
+    for warning in done.warnings:
+        click.echo(f"fwmigrate: warning: {warning}", err=True)
+    click.echo(done.summary())
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

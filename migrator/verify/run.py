@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
+from migrator.verify import process
 from migrator.verify.result import ROUND_TRIP, EquivalenceResult, Verdict
 from migrator.verify.spec import VerifyOptions
 from migrator.verify.static import forward_warnings
@@ -84,42 +81,21 @@ def run_worker(
     timeout: float,
     error: Callable[[str], EquivalenceResult],
 ) -> EquivalenceResult:
-    """Run ``python -m MODULE REQUEST.json`` (in its own session, output to a log in ``tmp``) and
-    read the ``EquivalenceResult`` it writes to ``request["result"]``; a timeout, a crash or an
-    exit without a result becomes ``error(message)``."""
+    """Run ``python -m MODULE REQUEST.json`` (``process.run_worker``: its own session, output to a
+    log in ``tmp``) and read the ``EquivalenceResult`` it writes to ``request["result"]``; a
+    timeout, a crash or an exit without a result becomes ``error(message)``."""
     req_path = tmp / "request.json"
     req_path.write_text(json.dumps(request), encoding="utf-8")
     result_path = Path(str(request["result"]))
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONHASHSEED": "0",
-    }
-    log_path = tmp / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module, str(req_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=str(cwd),
-            start_new_session=True,
+    done = process.run_worker(module, req_path, cwd, timeout, tmp / "worker.log")
+    if done.timed_out:
+        return error(
+            f"timed out after {timeout:g} s (the model did not finish; raise --timeout if it is just slow)"
         )
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return error(
-                f"timed out after {timeout:g} s "
-                "(the model did not finish; raise --timeout if it is just slow)"
-            )
     if result_path.exists():
         return EquivalenceResult.from_json(json.loads(result_path.read_text(encoding="utf-8")))
-    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-    last = " | ".join(t.strip() for t in tail if t.strip())
+    last = done.tail()
     return error(
-        f"the verification process exited with code {code} before finishing" + (f": {last}" if last else "")
+        f"the verification process exited with code {done.code} before finishing"
+        + (f": {last}" if last else "")
     )

@@ -166,6 +166,16 @@ def _walk(
         yield from _walk(child, kchild, cpath, own, child_rel, classes)
 
 
+def moved_tensors(module: Any) -> dict[str, Any]:
+    """The torch tensors the pair of ``module`` moves: its own parameters and buffers, or, for a
+    module whose transform moves its whole state (attention, encoder layers), its ``state_dict``."""
+    if type(module).__name__ in _WHOLE:
+        return dict(module.state_dict(keep_vars=True))
+    state = dict(module.named_parameters(recurse=False))
+    state.update((name, b) for name, b in module.named_buffers(recurse=False) if b is not None)
+    return state
+
+
 _ATTENTION = frozenset({"multihead_attention", "transformer_encoder_layer", "transformer_encoder"})
 
 
@@ -185,9 +195,7 @@ def transfer(pairs: list[Pair], flatten_shapes: Mapping[int, tuple[int, ...]], k
     else is a TransferError naming the layers, never a silently random weight."""
     assigned: set[int] = set()
     for p in pairs:
-        state = _own_state(p.torch_module)
-        if type(p.torch_module).__name__ in _WHOLE:
-            state = {k: v.detach().cpu().numpy() for k, v in p.torch_module.state_dict().items()}
+        state = {k: v.detach().cpu().numpy() for k, v in moved_tensors(p.torch_module).items()}
         if not state:
             continue  # a container: its children carry the weights
         if not p.transform:

@@ -2,7 +2,8 @@
 
 :mod:`migrator.weights.transforms` maps PyTorch state to Keras ``set_weights()`` lists;
 :mod:`migrator.weights.keras_to_torch` maps Keras ``get_weights()`` lists back to PyTorch
-state under the same names.
+state under the same names. :mod:`migrator.weights.convert` converts a whole checkpoint with
+them (``fwmigrate weights``, docs/weights.md); it and its subprocess modules are not imported here.
 """
 
 from migrator.weights.keras_to_torch import (
