@@ -16,7 +16,14 @@ from migrator.engine.site import CallSite, Note
 from migrator.engine.tf2torch.emit import ACTIVATIONS, activation_module, dim_node, order_positional
 from migrator.engine.tf2torch.shapes import LayerArgs, Shape, same_padding
 from migrator.engine.values import NOT_LITERAL, format_number
-from migrator.transforms import keras_attention, keras_norm_resize, keras_ops, keras_recurrent, keras_training
+from migrator.transforms import (
+    keras_attention,
+    keras_ecosystem,
+    keras_norm_resize,
+    keras_ops,
+    keras_recurrent,
+    keras_training,
+)
 from migrator.transforms.common import onednn_stride_bug
 from migrator.transforms.keras_common import layer_out as _out
 from migrator.transforms.keras_common import mapped_args as _rest
@@ -630,5 +637,16 @@ KERAS_HOOKS: Mapping[str, KerasHook] = MappingProxyType(
         "keras_loss": keras_training.keras_loss,
         "keras_schedule": keras_training.keras_schedule,
         "keras_lr_function": keras_training.keras_lr_function,
+        "keras_device": keras_ecosystem.device,
+        "keras_list_devices": keras_ecosystem.list_devices,
+        "keras_removed": keras_ecosystem.removed,
+        "keras_strategy": keras_ecosystem.strategy,
+        "keras_summary": keras_ecosystem.summary,
+        "keras_function": keras_ecosystem.function,
+        "keras_global_policy": keras_ecosystem.global_policy,
+        "keras_loss_scale": keras_ecosystem.loss_scale,
+        "keras_tensorboard": keras_ecosystem.tensorboard,
+        "keras_saved_model": keras_ecosystem.saved_model,
+        "keras_from_tensor_slices": keras_ecosystem.from_tensor_slices,
     }
 )

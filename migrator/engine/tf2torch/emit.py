@@ -18,12 +18,17 @@ _PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("torch.nn.functional.", "F", "import torch.nn.functional as F"),
     ("torch.nn.", "nn", "from torch import nn"),
     ("torch.utils.data.", "data", ""),
+    ("torch.utils.tensorboard.", "tensorboard", ""),
     ("torch.", "torch", "import torch"),
     ("functools.", "functools", "import functools"),
+    ("itertools.", "itertools", "import itertools"),
+    ("os.", "os", "import os"),
     ("migrator.runtime.torch_support.", "torch_support", "from migrator.runtime import torch_support"),
 )
 # prefixes whose names are imported one by one (``DataLoader``), not through a module alias
-_DIRECT = frozenset({"data"})
+_DIRECT = frozenset({"data", "tensorboard"})
+# standard-library modules, always imported whole (``import itertools``)
+_STDLIB = frozenset({"functools", "itertools", "os"})
 
 
 class TorchEmitter:
@@ -32,16 +37,16 @@ class TorchEmitter:
     def __init__(self, taken_names: frozenset[str]) -> None:
         self._short = {alias: alias not in taken_names for _, alias, _ in _PREFIXES}
         self.used: set[str] = set()
-        self.direct: set[str] = set()  # names imported one by one (DataLoader)
+        self.direct: dict[str, set[str]] = {}  # alias -> names imported one by one (DataLoader)
 
     def name(self, qualified: str) -> cst.BaseExpression:
         for prefix, alias, _ in _PREFIXES:
             if qualified.startswith(prefix):
                 rest = qualified[len(prefix) :]
                 if alias in _DIRECT:
-                    self.direct.add(rest)
+                    self.direct.setdefault(alias, set()).add(rest)
                     return parse_dotted(rest)
-                if alias in ("functools", "torch_support"):
+                if alias in _STDLIB or alias == "torch_support":
                     self.used.add(alias)
                     return parse_dotted(f"{alias}.{rest}")
                 if alias == "torch" or not self._short[alias]:
@@ -60,7 +65,7 @@ class TorchEmitter:
             lines.append("import torch")
         for prefix, alias, stmt in _PREFIXES:
             if alias in _DIRECT:
-                names = sorted(n for n in self.direct)
+                names = sorted(self.direct.get(alias, ()))
                 if names:
                     lines.append(f"from {prefix[:-1]} import {', '.join(names)}")
             elif alias != "torch" and alias in self.used:

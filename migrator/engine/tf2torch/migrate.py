@@ -13,6 +13,7 @@ from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
 from migrator.engine.names import ImportTable, build_import_table, import_bindings
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical, keras_side
+from migrator.engine.tf2torch.eco_scan import scan as scan_ecosystem
 from migrator.engine.tf2torch.emit import TorchEmitter
 from migrator.engine.tf2torch.shapes import Dim, Shape
 from migrator.engine.tf2torch.support import NEEDS, SUPPORT
@@ -60,6 +61,7 @@ def migrate_keras_source(
     annotations = analysis.run(declared)
     tracker = PositionTracker(index_module(source))
     plan = scan_training(module, rules, lambda node: canonical(imports.resolve(node)))
+    plan.eco = scan_ecosystem(module, lambda node: canonical(imports.resolve(node)))
     transformer = KerasToTorch(rules, imports, emitter, analysis, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _drop_inlined_helpers(new, module, transformer, tracker)

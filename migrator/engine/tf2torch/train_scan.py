@@ -5,11 +5,13 @@ code for them."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from migrator.engine.tf2torch.eco_scan import EcoPlan
 from migrator.engine.train_scan import statements
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
@@ -50,6 +52,7 @@ FIT_ARGS = (
     "validation_split",
     "validation_data",
     "shuffle",
+    "steps_per_epoch",
 )
 
 Resolve = Callable[[cst.BaseExpression], "str | None"]
@@ -63,15 +66,22 @@ class Compile:
     metrics: tuple[str, ...]
 
 
+class CallbackKind(enum.Enum):
+    PLATEAU = "plateau"  # ReduceLROnPlateau: stepped with its monitored value after each epoch
+    LR_SCHEDULE = "lr_schedule"  # LearningRateScheduler: schedule(epoch, lr) before each epoch
+    TENSORBOARD = "tensorboard"  # TensorBoard: the epoch losses written after each epoch
+
+
 @dataclass(frozen=True)
 class Callback:
-    """A migrated fit callback: a ReduceLROnPlateau factory and the key it watches, or a
-    LearningRateScheduler's ``schedule(epoch, lr)`` (``monitor`` None)."""
+    """A migrated fit callback: a ReduceLROnPlateau factory and the key it watches, a
+    LearningRateScheduler's ``schedule(epoch, lr)`` (``monitor`` None), or a TensorBoard writer."""
 
     name: str  # the object's name in the migrated loop
-    code: str  # migrated code: the factory, or the schedule function
+    code: str  # migrated code: the factory, the schedule function, or the SummaryWriter
     monitor: str | None
     origin: cst.BaseExpression  # the Keras callback's constructor call
+    kind: CallbackKind = CallbackKind.PLATEAU
 
 
 @dataclass
@@ -85,6 +95,7 @@ class KerasTrainingPlan:
     weight_paths: set[str] = field(default_factory=set)  # names that hold a weights file path
     lr_callbacks: bool = False  # a fit has a callback that changes the learning rate
     model_sources: dict[str, str] = field(default_factory=dict)  # model -> the function building it
+    eco: EcoPlan = field(default_factory=EcoPlan)  # devices, strategies, summaries, pipelines
 
     @property
     def found(self) -> bool:
@@ -186,9 +197,9 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> KerasTrainingP
                 and isinstance(small.targets[0].target, cst.Name)
             ):
                 plan.histories.add(small.targets[0].target.value)
-        elif method in ("save_weights", "load_weights", "save") and call.args:
+        elif method in ("save_weights", "load_weights", "save", "export") and call.args:
             plan.statements[id(stmt)] = (method, model, call)
-            if isinstance(call.args[0].value, cst.Name):
+            if isinstance(call.args[0].value, cst.Name) and method != "export":
                 plan.weight_paths.add(call.args[0].value.value)
     return plan
 

@@ -18,12 +18,16 @@ from typing import Any, Protocol
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.tf2torch import train_extras
+from migrator.engine.tf2torch.eco_scan import Pipeline
+from migrator.engine.tf2torch.train_extras import PARALLEL, Extras
 from migrator.engine.tf2torch.train_scan import (
     ACCURACY,
     FIT_ARGS,
     LOSS_NAMES,
     OPTIMIZER_NAMES,
     Callback,
+    CallbackKind,
     KerasTrainingPlan,
     call_arg,
 )
@@ -67,6 +71,8 @@ class Lookup(Protocol):
 
     def input_perm(self, builder: str) -> tuple[int, ...] | None: ...
 
+    def input_example(self, builder: str) -> tuple[int, ...] | None: ...
+
 
 class TrainingRewriter:
     """Writes the PyTorch statements for one Keras training statement."""
@@ -79,6 +85,7 @@ class TrainingRewriter:
         # model -> optimizer line, loss line, loss rule, schedule
         self._compiled: dict[str, tuple[str, str, Rule | None, str | None]] = {}
         self._setup: dict[str, list[list[str]]] = {}  # model -> the target's [name, code] set-up
+        self._scaled: set[str] = set()  # models whose compile made a GradScaler
         self.record: dict[str, Any] | None = None  # the migration record's "training" part
 
     def migrate(self, text: str, where: cst.CSTNode) -> cst.BaseExpression | None:
@@ -105,9 +112,9 @@ class TrainingRewriter:
         elif method == "fit":
             out = self._fit(original, model, ocall, call, targets)
         elif method == "evaluate":
-            out = self._evaluate(original, model, call, targets)
+            out = self._evaluate(original, model, ocall, call, targets)
         elif method == "predict":
-            out = self._predict(original, model, call, targets)
+            out = self._predict(original, model, ocall, call, targets)
         else:
             out = self._weights(original, method, model, call)
         if out is None:
@@ -151,6 +158,11 @@ class TrainingRewriter:
         rule = self.loss_rule(compiled.loss) if compiled.loss is not None else None
         self._compiled[model] = (lines[0], lines[-1], rule, schedule)
         self._setup[model] = [ln.split(" = ", 1) for ln in lines]
+        extras = self._compile_extras(original, model, compiled.optimizer)
+        moved = [
+            ln for ln in extras if ln == f"{model}.to(device)"
+        ]  # before the optimizer takes its parameters
+        lines = moved + lines + [ln for ln in extras if ln not in moved]
         self.report(
             original,
             Severity.MIGRATED,
@@ -158,6 +170,67 @@ class TrainingRewriter:
             "-> the optimizer over model.parameters() and the loss module",
         )
         return _lines("\n".join(lines) + "\n")
+
+    def _compile_extras(
+        self, original: cst.CSTNode, model: str, optimizer: cst.BaseExpression | None
+    ) -> list[str]:
+        """The model moved to ``device``, its DataParallel replica (MirroredStrategy scope), the
+        GradScaler (a LossScaleOptimizer, or Keras's automatic one under mixed_float16)."""
+        eco = self.plan.eco
+        device = id(original) in eco.device_statements
+        out = [f"{model}.to(device)"] if device else []
+        kind = eco.replicated.get(model)
+        if kind is not None and kind.replicated:
+            count = self.name("torch.cuda.device_count")
+            out.append(
+                f"{PARALLEL} = {self.name('torch.nn.DataParallel')}({model}) if {count}() > 1 else {model}"
+            )
+            self.report(
+                original,
+                Severity.MIGRATED,
+                f"{model} (strategy scope)",
+                "trained through nn.DataParallel when more than one CUDA device is present, as "
+                "MirroredStrategy replicates it on every GPU (one process)",
+            )
+        scaled: cst.Call | None = None
+        if isinstance(optimizer, cst.Name) and optimizer.value in eco.loss_scaled:
+            scaled = eco.loss_scaled[optimizer.value]
+        elif isinstance(optimizer, cst.Call) and id(optimizer) in eco.loss_scale_calls:
+            scaled = optimizer
+        if scaled is not None or eco.amp(original) == "float16":
+            out.append(train_extras.scaler_line(self, scaled, device))
+            self._scaled.add(model)
+        return out
+
+    def _extras(self, original: cst.CSTNode, model: str) -> Extras:
+        eco = self.plan.eco
+        kind = eco.replicated.get(model)
+        forward = PARALLEL if kind is not None and kind.replicated else model
+        return Extras(
+            id(original) in eco.device_statements, forward, eco.amp(original), model in self._scaled
+        )
+
+    def input_code(self, model: str | None, x: str) -> str:
+        """An array as the (migrated) model takes it; without a model, ``as_input``."""
+        return self._input(model, x) if model is not None else f"{self.name(_INPUTS)}({x})"
+
+    def target_code_for(self, model: str | None, y: str) -> str:
+        """Targets in the dtype the model's loss takes (class indices: int64, else float32)."""
+        compiled = self.plan.compiles.get(model) if model is not None else None
+        rule = self.loss_rule(compiled.loss) if compiled is not None and compiled.loss is not None else None
+        if rule is None or rule.training is None:
+            return f"{self.name(_INPUTS)}({y})"
+        dtype = "torch.long" if rule.training.targets == "class_index" else "torch.float32"
+        return f"{self.name('torch.as_tensor')}({y}, dtype={self.name(dtype)})"
+
+    def _pipeline(self, expr: cst.BaseExpression | None, ocall_arg: cst.BaseExpression | None) -> str | None:
+        """A (migrated) tf.data pipeline given to fit/evaluate/predict: its name or its code."""
+        eco = self.plan.eco
+        if isinstance(ocall_arg, cst.Name) and ocall_arg.value in eco.named:
+            return ocall_arg.value
+        if isinstance(ocall_arg, cst.Call) and id(ocall_arg) in eco.pipelines and expr is not None:
+            return code_of(expr)
+        return None
 
     def _named(
         self, expr: cst.BaseExpression, names: dict[str, str], module: str, where: cst.CSTNode
@@ -193,13 +266,20 @@ class TrainingRewriter:
             )
             return None
         x, y = call_arg(call, "x", 0), call_arg(call, "y", 1)
-        if x is None or y is None:
+        pipeline = self._pipeline(x, call_arg(ocall, "x", 0))
+        steps = call_arg(call, "steps_per_epoch")
+        if (x is None or y is None) and pipeline is None:
             self.report(
                 original,
                 Severity.UNSUPPORTED,
                 f"{model}.fit",
-                "fit over a dataset or generator is not migrated; pass arrays",
+                "fit over a dataset or generator is not migrated; pass arrays or a "
+                "tf.data.Dataset.from_tensor_slices pipeline",
             )
+            return None
+        why = self._fit_data_problem(ocall, pipeline, y, steps)
+        if why is not None:
+            self.report(original, Severity.UNSUPPORTED, f"{model}.fit", why)
             return None
         if call_arg(call, "validation_split") is not None:
             self.report(
@@ -210,43 +290,43 @@ class TrainingRewriter:
             )
             return None
         _, _, rule, schedule = self._compiled[model]
-        batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
+        extras = self._extras(original, model)
         epochs = code_of(call_arg(call, "epochs", 3) or cst.Integer("1"))
-        shuffle = call_arg(call, "shuffle")
-        shuffle_code = code_of(shuffle) if shuffle is not None else "True"
         history = code_of(targets[0].target) if targets else "history"
-        ydtype = (
-            "torch.long"
-            if rule is not None and rule.training and rule.training.targets == "class_index"
-            else "torch.float32"
-        )
-        tensor = self.name("torch.as_tensor")
-        ds = self.name("torch.utils.data.TensorDataset")
-        dl = self.name("torch.utils.data.DataLoader")
-        ytype = self.name(ydtype)
         clip = self._clip_lines(model)
         val = call_arg(call, "validation_data")
+        val_pipeline = self._pipeline(val, call_arg(ocall, "validation_data"))
         callbacks = self._callbacks(original, ocall, call)
         if callbacks is None:
             return None
         keys = ['"loss": []'] + (['"val_loss": []'] if val is not None else [])
-        lines = [
-            f"train_data = {ds}({self._input(model, code_of(x))}, {tensor}({code_of(y)}, dtype={ytype}))",
-            f"train_loader = {dl}(train_data, batch_size={batch}, shuffle={shuffle_code})",
-        ]
-        if val is not None:
+        if pipeline is not None:
+            lines: list[str] = []
+            loader = pipeline
+        else:
+            assert x is not None and y is not None
+            lines = self._fit_arrays(model, call, x, y, rule)
+            loader = "train_loader"
+        if val is not None and val_pipeline is None:
             if not (isinstance(val, cst.Tuple) and len(val.elements) == 2):
                 self.report(
                     original, Severity.UNSUPPORTED, f"{model}.fit", "validation_data must be an (x, y) tuple"
                 )
                 return None
             vx, vy = (code_of(e.value) for e in val.elements)
-            lines.append(f"x_val, y_val = {self._input(model, vx)}, {tensor}({vy}, dtype={ytype})")
+            tensor, ytype = self.name("torch.as_tensor"), self._ytype(rule)
+            lines.append(
+                f"x_val, y_val = {extras.to(self._input(model, vx))}, "
+                f"{extras.to(f'{tensor}({vy}, dtype={ytype})')}"
+            )
         lines += [f"{history} = {{{', '.join(keys)}}}"]
         tracked = ("loss", "val_loss") if val is not None else ("loss",)
+        board: tuple[list[str], list[str], list[str]] = ([], [], [])
         for cb in list(callbacks):
             monitor = cb.monitor
-            if monitor is not None and monitor not in tracked:
+            if cb.kind is CallbackKind.TENSORBOARD:
+                board = train_extras.tensorboard_lines(self, cb.code, history, val is not None)
+            elif monitor is not None and monitor not in tracked:
                 self.report(
                     original,
                     Severity.REVIEW,
@@ -258,40 +338,117 @@ class TrainingRewriter:
                 callbacks.remove(cb)
             elif monitor is not None:
                 lines.append(f"{cb.name} = {cb.code}(optimizer)")
+        lines += board[0]
+        if steps is not None:
+            loader = f"{self.name('itertools.islice')}({loader}, {code_of(steps)})"
+        forward = [f"loss = loss_fn({extras.forward}(xb), yb)"]
+        step = train_extras.step_lines(extras, clip, schedule is not None)
         body = [
             f"for epoch in range({epochs}):",
             *(f"    {c}" for c in self._epoch_start(callbacks)),
             f"    {model}.train()",
             "    total, count = 0.0, 0",
-            "    for xb, yb in train_loader:",
-            "        optimizer.zero_grad()",
-            f"        loss = loss_fn({model}(xb), yb)",
-            "        loss.backward()",
-            *(f"        {c}" for c in clip),
-            "        optimizer.step()",
-            *(["        scheduler.step()"] if schedule is not None else []),
+            f"    for xb, yb in {loader}:",
+            *(f"        {c}" for c in [*extras.batch_lines(), "optimizer.zero_grad()"]),
+            *(f"        {c}" for c in extras.autocast(self, forward)),
+            *(f"        {c}" for c in step),
             "        total += loss.item() * len(xb)",
             "        count += len(xb)",
             f'    {history}["loss"].append(total / count)',
         ]
-        if val is not None:
+        if val_pipeline is not None:
             body += [
                 f"    {model}.eval()",
                 f"    with {self.name('torch.no_grad')}():",
-                f'        {history}["val_loss"].append(loss_fn({model}(x_val), y_val).item())',
+                "        total, count = 0.0, 0",
+                f"        for xb, yb in {val_pipeline}:",
+                *(f"            {c}" for c in extras.batch_lines()),
+                *(
+                    f"            {c}"
+                    for c in extras.autocast(self, [f"loss = loss_fn({extras.forward}(xb), yb)"])
+                ),
+                "            total += loss.item() * len(xb)",
+                "            count += len(xb)",
+                f'        {history}["val_loss"].append(total / count)',
+            ]
+        elif val is not None:
+            val_loss = f"loss_fn({extras.forward}(x_val), y_val)"
+            tail = [f"loss = {val_loss}", f'{history}["val_loss"].append(loss.item())']
+            body += [
+                f"    {model}.eval()",
+                f"    with {self.name('torch.no_grad')}():",
+                *(
+                    f"        {c}"
+                    for c in (
+                        [*extras.autocast(self, tail[:1]), tail[1]]
+                        if extras.amp
+                        else [f'{history}["val_loss"].append({val_loss}.item())']
+                    )
+                ),
             ]
         for cb in callbacks:
-            if cb.monitor is not None:
+            if cb.kind is CallbackKind.PLATEAU and cb.monitor is not None:
                 body.append(f'    {cb.name}.step({history}["{cb.monitor}"][-1])')
+        body += board[1] + board[2]
         if self.record is None:
             self.record = self._record(model, ocall, callbacks)
         self.report(
             original,
             Severity.MIGRATED,
             f"{model}.fit",
-            "-> DataLoader over TensorDataset and the training loop Keras runs",
+            "-> the training loop Keras runs over the migrated tf.data pipeline"
+            if pipeline is not None
+            else "-> DataLoader over TensorDataset and the training loop Keras runs",
         )
         return _lines("\n".join(lines + body) + "\n")
+
+    def _ytype(self, rule: Rule | None) -> str:
+        target = rule.training.targets if rule is not None and rule.training is not None else None
+        return self.name("torch.long" if target == "class_index" else "torch.float32")
+
+    def _fit_arrays(
+        self, model: str, call: cst.Call, x: cst.BaseExpression, y: cst.BaseExpression, rule: Rule | None
+    ) -> list[str]:
+        batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
+        shuffle = call_arg(call, "shuffle")
+        shuffle_code = code_of(shuffle) if shuffle is not None else "True"
+        tensor = self.name("torch.as_tensor")
+        ds = self.name("torch.utils.data.TensorDataset")
+        dl = self.name("torch.utils.data.DataLoader")
+        return [
+            f"train_data = {ds}({self._input(model, code_of(x))}, "
+            f"{tensor}({code_of(y)}, dtype={self._ytype(rule)}))",
+            f"train_loader = {dl}(train_data, batch_size={batch}, shuffle={shuffle_code})",
+        ]
+
+    def _fit_data_problem(
+        self,
+        ocall: cst.Call,
+        pipeline: str | None,
+        y: cst.BaseExpression | None,
+        steps: cst.BaseExpression | None,
+    ) -> str | None:
+        """Why a fit over a pipeline cannot be migrated (None when it can)."""
+        if pipeline is None:
+            return "steps_per_epoch over arrays is not migrated" if steps is not None else None
+        found = self._pipeline_of(call_arg(ocall, "x", 0))
+        if y is not None:
+            return "a dataset gives the targets itself: fit(dataset, y) is an error in Keras"
+        if found is None or len(found.components) != 2:
+            return "fit over a dataset of (inputs, targets) pairs only"
+        if not any(s.method == "batch" for s in found.steps):
+            return "fit over an unbatched dataset is not migrated: batch it"
+        if found.repeats and steps is None:
+            return "a repeated dataset needs steps_per_epoch (Keras would never end an epoch)"
+        if steps is not None and not found.repeats:
+            return "steps_per_epoch over a finite dataset is not migrated: Keras stops when the data runs out"
+        return None
+
+    def _pipeline_of(self, expr: cst.BaseExpression | None) -> Pipeline | None:
+        eco = self.plan.eco
+        if isinstance(expr, cst.Name):
+            return eco.named.get(expr.value)
+        return eco.pipelines.get(id(expr)) if expr is not None else None
 
     def _record(self, model: str, ocall: cst.Call, callbacks: list[Callback]) -> dict[str, Any] | None:
         """What ``verify --train-steps`` builds on both sides, as code from the two files."""
@@ -319,6 +476,8 @@ class TrainingRewriter:
         )
         notes: list[str] = []
         for cb in callbacks:
+            if cb.kind is CallbackKind.TENSORBOARD:
+                continue
             if cb.monitor is None:
                 notes.append(f"the per-epoch learning-rate function {cb.code} is not part of the check")
                 continue
@@ -386,7 +545,7 @@ class TrainingRewriter:
     def _epoch_start(self, callbacks: list[Callback]) -> list[str]:
         out = []
         for cb in callbacks:
-            if cb.monitor is None:  # LearningRateScheduler: schedule(epoch, lr) at each epoch's start
+            if cb.kind is CallbackKind.LR_SCHEDULE:  # schedule(epoch, lr) at each epoch's start
                 out += [
                     "for group in optimizer.param_groups:",
                     f'    group["lr"] = {cb.code}(epoch, group["lr"])',
@@ -411,7 +570,18 @@ class TrainingRewriter:
                 monitor = _monitor(origin if isinstance(origin, cst.Call) else None)
                 out.append(Callback(f"plateau{i or ''}", code_of(e.value), monitor, origin))
             elif rule is not None and rule.id == "tf2torch.callbacks.LearningRateScheduler":
-                out.append(Callback(f"lr_schedule{i or ''}", code_of(e.value), None, origin))
+                out.append(
+                    Callback(
+                        f"lr_schedule{i or ''}", code_of(e.value), None, origin, CallbackKind.LR_SCHEDULE
+                    )
+                )
+            elif rule is not None and rule.id == "tf2torch.callbacks.TensorBoard":
+                if any(c.kind is CallbackKind.TENSORBOARD for c in out):
+                    self.report(
+                        where, Severity.UNSUPPORTED, "TensorBoard", "one TensorBoard callback per fit"
+                    )
+                    return None
+                out.append(Callback("tensorboard", code_of(e.value), None, origin, CallbackKind.TENSORBOARD))
             else:
                 self.report(
                     where,
@@ -446,20 +616,34 @@ class TrainingRewriter:
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate(
-        self, original: cst.CSTNode, model: str, call: cst.Call, targets: Sequence[cst.AssignTarget]
+        self,
+        original: cst.CSTNode,
+        model: str,
+        ocall: cst.Call,
+        call: cst.Call,
+        targets: Sequence[cst.AssignTarget],
     ) -> list[cst.BaseStatement] | None:
         if model not in self._compiled:
             return None
         x, y = call_arg(call, "x", 0), call_arg(call, "y", 1)
-        if x is None or y is None:
+        pipeline = self._pipeline(x, call_arg(ocall, "x", 0))
+        found = self._pipeline_of(call_arg(ocall, "x", 0))
+        if pipeline is not None and (
+            y is not None or found is None or len(found.components) != 2 or found.repeats
+        ):
+            self.report(
+                original,
+                Severity.UNSUPPORTED,
+                f"{model}.evaluate",
+                "evaluate over a finite, batched dataset of (inputs, targets) pairs only",
+            )
+            return None
+        if pipeline is None and (x is None or y is None):
             return None
         _, _, rule, _ = self._compiled[model]
+        extras = self._extras(original, model)
         kind = rule.training.targets if rule is not None and rule.training is not None else None
         accuracy = any(m in ACCURACY for m in self.plan.compiles[model].metrics)
-        batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
-        tensor = self.name("torch.as_tensor")
-        ytype = self.name("torch.long" if kind == "class_index" else "torch.float32")
-        dl, ds = self.name("torch.utils.data.DataLoader"), self.name("torch.utils.data.TensorDataset")
         correct = {
             "class_index": "(pred.argmax(dim=1) == yb).sum().item()",
             "probs": "(pred.argmax(dim=1) == yb.argmax(dim=1)).sum().item()",
@@ -472,14 +656,27 @@ class TrainingRewriter:
             return None
         result = "total / count" + (", correct / count" if accuracy else "")
         target = code_of(targets[0].target) if targets else None
+        if pipeline is None:
+            assert x is not None and y is not None
+            batch = code_of(call_arg(call, "batch_size", 2) or cst.Integer("32"))
+            tensor = self.name("torch.as_tensor")
+            dl, ds = self.name("torch.utils.data.DataLoader"), self.name("torch.utils.data.TensorDataset")
+            data = [
+                f"    eval_data = {ds}({self._input(model, code_of(x))}, "
+                f"{tensor}({code_of(y)}, dtype={self._ytype(rule)}))",
+                f"    eval_loader = {dl}(eval_data, batch_size={batch})",
+            ]
+            pipeline = "eval_loader"
+        else:
+            data = []
+        pred = [f"pred = {extras.forward}(xb)" + (".float()" if extras.amp else "")]
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    eval_data = {ds}({self._input(model, code_of(x))}, {tensor}({code_of(y)}, dtype={ytype}))",
-            f"    eval_loader = {dl}(eval_data, batch_size={batch})",
+            *data,
             "    total, correct, count = 0.0, 0.0, 0",
-            "    for xb, yb in eval_loader:",
-            f"        pred = {model}(xb)",
+            f"    for xb, yb in {pipeline}:",
+            *(f"        {c}" for c in [*extras.batch_lines(), *extras.autocast(self, pred)]),
             "        total += loss_fn(pred, yb).item() * len(xb)",
             *([f"        correct += {correct}"] if accuracy else []),
             "        count += len(xb)",
@@ -496,15 +693,39 @@ class TrainingRewriter:
         return _lines("\n".join(lines) + "\n")
 
     def _predict(
-        self, original: cst.CSTNode, model: str, call: cst.Call, targets: Sequence[cst.AssignTarget]
+        self,
+        original: cst.CSTNode,
+        model: str,
+        ocall: cst.Call,
+        call: cst.Call,
+        targets: Sequence[cst.AssignTarget],
     ) -> list[cst.BaseStatement] | None:
         x = call_arg(call, "x", 0)
         if x is None or not targets:
             return None
+        extras = self._extras(original, model)
+        pipeline = self._pipeline(x, call_arg(ocall, "x", 0))
+        found = self._pipeline_of(call_arg(ocall, "x", 0))
+        tail = (".float()" if extras.amp else "") + (".cpu()" if extras.device else "") + ".numpy()"
+        out = code_of(targets[0].target)
+        if pipeline is not None:
+            if found is None or found.repeats or not any(s.method == "batch" for s in found.steps):
+                self.report(
+                    original,
+                    Severity.UNSUPPORTED,
+                    f"{model}.predict",
+                    "predict over a finite, batched dataset only",
+                )
+                return None
+            xb = "xb" if len(found.components) == 1 else "xb, *_"
+            cat = self.name("torch.cat")
+            pred = [f"{out} = {cat}([{extras.forward}({extras.to('xb')}) for {xb} in {pipeline}]){tail}"]
+        else:
+            pred = [f"{out} = {extras.forward}({extras.to(self._input(model, code_of(x)))}){tail}"]
         lines = [
             f"{model}.eval()",
             f"with {self.name('torch.no_grad')}():",
-            f"    {code_of(targets[0].target)} = {model}({self._input(model, code_of(x))}).numpy()",
+            *(f"    {c}" for c in extras.autocast(self, pred)),
         ]
         self.report(
             original,
@@ -515,9 +736,35 @@ class TrainingRewriter:
         return _lines("\n".join(lines) + "\n")
 
     # ------------------------------------------------------------------ weights
+    def _export(self, original: cst.CSTNode, model: str, call: cst.Call) -> list[cst.BaseStatement] | None:
+        """``model.export(path)`` (a SavedModel for serving) -> a ``torch.export`` program."""
+        fmt = call_arg(call, "format", 1)
+        others = [
+            a.keyword.value
+            for a in call.args[1:]
+            if a.keyword is not None and a.keyword.value not in ("format", "verbose")
+        ]
+        if (fmt is not None and literal(fmt) != "tf_saved_model") or others:
+            why = (
+                f"format={code_of(fmt)}"
+                if fmt is not None and literal(fmt) != "tf_saved_model"
+                else f"{others[0]}="
+            )
+            self.report(original, Severity.UNSUPPORTED, f"{model}.export", f"{why} is not migrated")
+            return None
+        device = id(original) in self.plan.eco.device_statements
+        code, why = train_extras.export_code(self, model, call.args[0].value, device)
+        if code is None:
+            self.report(original, Severity.UNSUPPORTED, f"{model}.export", why)
+            return None
+        self.report(original, Severity.MIGRATED, f"{model}.export", f"-> {train_extras.EXPORT_NOTE}")
+        return _lines(code + "\n")
+
     def _weights(
         self, original: cst.CSTNode, method: str, model: str, call: cst.Call
-    ) -> list[cst.BaseStatement]:
+    ) -> list[cst.BaseStatement] | None:
+        if method == "export":
+            return self._export(original, model, call)
         path, renamed = torch_weights_path(call.args[0].value)
         save = self.name("torch.save")
         if method == "load_weights":

@@ -23,6 +23,7 @@ from migrator.engine.layout import Layout
 from migrator.engine.names import ImportTable, local_names, without
 from migrator.engine.positions import PositionTracker
 from migrator.engine.site import CallSite, MappedArgs, Note
+from migrator.engine.tf2torch import data, ecosystem
 from migrator.engine.tf2torch.analysis import (
     IN_CHANNELS,
     Analysis,
@@ -32,6 +33,7 @@ from migrator.engine.tf2torch.analysis import (
     operand_params,
     range_count,
 )
+from migrator.engine.tf2torch.eco_scan import Pipeline, describe
 from migrator.engine.tf2torch.emit import (
     ACTIVATIONS,
     NO_ACTIVATION,
@@ -60,6 +62,7 @@ from migrator.engine.train_rewrite import lead
 from migrator.engine.values import literal, parse_code
 from migrator.rules.loader import RuleSet
 from migrator.rules.schema import Contract, Rule, RuleKind
+from migrator.transforms.keras_ecosystem import REMOVED
 from migrator.types import Finding, LayerRecord, Severity
 
 MARKER = "# fwmigrate:"
@@ -141,6 +144,8 @@ class KerasToTorch(cst.CSTTransformer):
         # the tensors an op being migrated reads, by parameter (shapes and layouts, for its hook)
         self.operands: dict[str, TensorVal] = {}
         self.original_layer: cst.Call | None = None  # the layer constructor a hook is migrating
+        self.original_call: cst.Call | None = None  # the (original) call a function hook is migrating
+        self.eco_strategies: set[str] = set()  # strategy names whose assignment became `device`
 
     # ------------------------------------------------------------------ bookkeeping
     def _find(
@@ -164,6 +169,19 @@ class KerasToTorch(cst.CSTTransformer):
         from the Keras layout (None when unknown)."""
         inputs = self.ann.inputs.get(builder)
         return inputs[0][1].cell.perm if inputs else None
+
+    def input_example(self, builder: str) -> tuple[int, ...] | None:
+        """The torch-side shape (without the batch) of the first input of the model a builder
+        makes, when every size is a known int (None otherwise)."""
+        inputs = self.ann.inputs.get(builder)
+        if not inputs or len(inputs) != 1:
+            return None
+        t = inputs[0][1]
+        if t.shape is None or not all(isinstance(d, int) for d in t.shape[1:]):
+            return None
+        perm = t.cell.perm or tuple(range(len(t.shape)))
+        torch_shape = [t.shape[p] for p in perm]
+        return tuple(int(d) for d in torch_shape[1:])  # type: ignore[arg-type]
 
     def known_names(self, side: str) -> dict[str, str]:
         """Definitions the training record may need: literal locals, and the training objects
@@ -240,6 +258,8 @@ class KerasToTorch(cst.CSTTransformer):
         for small in updated_node.body:
             expand.append(small)
             expand.extend(self._appends.pop(id(small), []))
+        if not expand and markers:  # removed, but a marker must stay visible
+            expand = [cst.Pass()]
         if not expand:
             return cst.RemovalSentinel.REMOVE
         present = {ln.comment.value for ln in updated_node.leading_lines if ln.comment is not None}
@@ -257,6 +277,45 @@ class KerasToTorch(cst.CSTTransformer):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         return False
+
+    # ------------------------------------------------------------------ blocks (ecosystem.py)
+    def visit_With(self, node: cst.With) -> None:
+        self._markers.append([])  # findings about the with's items
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> Any:
+        markers = self._markers.pop()
+        out = ecosystem.with_block(self, original_node, updated_node, markers)
+        if out is not None:
+            return out
+        present = {ln.comment.value for ln in updated_node.leading_lines if ln.comment is not None}
+        comments = [cst.EmptyLine(comment=cst.Comment(m)) for m in dict.fromkeys(markers) if m not in present]
+        return updated_node.with_changes(leading_lines=[*updated_node.leading_lines, *comments])
+
+    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> Any:
+        return ecosystem.gpu_test(self, original_node, updated_node)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> Any:
+        if not updated_node.body:  # every statement was TensorFlow-only configuration
+            return updated_node.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated_node
+
+    def _pipeline(self, original: cst.Call, updated: cst.Call, pipeline: Pipeline) -> cst.BaseExpression:
+        """A ``tf.data`` chain whose source migrated: one DataLoader (``data.py``)."""
+        base: cst.BaseExpression = updated
+        for _ in pipeline.steps:
+            assert isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute)
+            base = base.func.value
+        if isinstance(base, cst.Call) and code_of(base.func) == code_of(pipeline.base.func):
+            return updated  # the source was not migrated (its marker says why)
+        code, notes = data.compose(self, pipeline, base)
+        api = "tf.data pipeline"
+        for note in notes:
+            if note.severity is not Severity.MIGRATED:
+                self._find(original, note.severity, api, note.message)
+        infos = "; ".join(n.message for n in notes if n.severity is Severity.MIGRATED)
+        message = f"{describe(pipeline)} -> DataLoader" + (f" ({infos})" if infos else "")
+        self._find(original, Severity.MIGRATED, api, message)
+        return self.code(code)
 
     # ------------------------------------------------------------------ classes
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -285,6 +344,7 @@ class KerasToTorch(cst.CSTTransformer):
         self.imports = without(self.imports, local_names(node))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> Any:
+        updated_node = ecosystem.strip_tf_function(self, original_node, updated_node)
         self._method.pop()
         self.imports = self._import_stack.pop()
         cls = self._classes[-1] if self._classes else None
@@ -428,6 +488,7 @@ class KerasToTorch(cst.CSTTransformer):
         return self._converted(original_node, updated_node)
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> Any:
+        updated_node = ecosystem.strategy_target(self, original_node, updated_node)
         updated_node = self._state_assign(original_node, updated_node)
         updated_node = self._module_list(original_node, updated_node)
         cls = self._classes[-1] if self._classes else None
@@ -554,6 +615,9 @@ class KerasToTorch(cst.CSTTransformer):
             and updated_node.value.value in self.train_plan.histories
         ):
             return updated_node.value  # fit's History became the dict of per-epoch lists
+        count = ecosystem.replicas(self, original_node)
+        if count is not None:
+            return count
         return self._converted(original_node, updated_node)
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> Any:
@@ -607,6 +671,12 @@ class KerasToTorch(cst.CSTTransformer):
         return cst.Call(cst.Attribute(node, cst.Name("permute")), args)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> Any:
+        count = ecosystem.device_count(self, original_node)
+        if count is not None:
+            return count
+        pipeline = self.train_plan.eco.pipelines.get(id(original_node))
+        if pipeline is not None and pipeline.steps:
+            return self._pipeline(original_node, updated_node, pipeline)
         name = canonical(self.imports.resolve(original_node.func))
         rule = self.rules.by_name.get(name) if name is not None else None
         if name == "keras.Input":
@@ -828,6 +898,8 @@ class KerasToTorch(cst.CSTTransformer):
         )
 
     def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> Any:
+        if updated_node.value is REMOVED:  # TensorFlow-only configuration (keras_ecosystem.removed)
+            return cst.RemovalSentinel.REMOVE
         if self._drop_statement:
             self._drop_statement = False
             return cst.RemovalSentinel.REMOVE
@@ -1129,6 +1201,7 @@ class KerasToTorch(cst.CSTTransformer):
             from migrator.transforms.keras_layers import KERAS_HOOKS
 
             self._notes = []
+            self.original_call = original
             result = KERAS_HOOKS[rule.hook](self, site, None, None)
             if isinstance(result, str):
                 self._find(original, Severity.UNSUPPORTED, api, result, rule.id)
