@@ -21,6 +21,7 @@ _SHORT_NAMES = ("layers", "ops", "tf")
 # a file without any of these words has no training code: the training scan is skipped
 _TRAINING_WORDS = re.compile(
     r"optim|backward|no_grad|inference_mode|state_dict|\bsave\b|\bload\b|Loss|loss|DataLoader|Dataset"
+    r"|device|distributed|DataParallel|SummaryWriter|autocast|GradScaler|compile|jit|cudnn"
 )
 # Strings and comments, so that a comment saying "three layers" does not count as a use of `layers`.
 _STRINGS_AND_COMMENTS = re.compile(

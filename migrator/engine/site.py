@@ -56,6 +56,9 @@ class HookResult:
     layout: Layout | None = None  # for tensor-valued results
     module: ModuleInfo | None = None  # for layer constructors
     notes: tuple[Note, ...] = ()
+    context: cst.BaseExpression | None = (
+        None  # a context manager the statement must run in (writer.as_default())
+    )
 
 
 @dataclass(frozen=True)

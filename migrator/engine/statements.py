@@ -15,6 +15,9 @@ def drop_absorbed(block: cst.IndentedBlock, absorbed: set[int]) -> cst.IndentedB
     carry: list[cst.EmptyLine] = []
     stmts = list(block.body)
     for i, stmt in enumerate(stmts):
+        if id(stmt) in absorbed and len(stmts) == 1 and isinstance(stmt, cst.SimpleStatementLine):
+            body.append(stmt.with_changes(body=[cst.Pass()]))  # the block's only statement: `pass`
+            continue
         if id(stmt) in absorbed and i < len(stmts) - 1 and isinstance(stmt, cst.SimpleStatementLine):
             carry.extend(stmt.leading_lines)
             comment = stmt.trailing_whitespace.comment

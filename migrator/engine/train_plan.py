@@ -9,6 +9,26 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+
+@dataclass(frozen=True)
+class StrategyScope:
+    """``strategy = <strategy>()`` then ``with strategy.scope():`` around the statements of one
+    block from the one that builds the model to the one that builds its optimizer (ids)."""
+
+    last: int
+    strategy: str  # qualified: tensorflow.distribute.MirroredStrategy
+    wrap: str  # the wrapper it replaces, for the finding: torch.nn.DataParallel
+
+
+@dataclass(frozen=True)
+class Unwrap:
+    """A ``with`` whose body is kept and whose context manager goes (autocast)."""
+
+    api: str
+    review: str  # the reason the block's scope is not reproduced exactly ("" when it is)
+    policy_before: int | None = None  # id(statement) that builds the model: the policy goes before it
+
+
 if TYPE_CHECKING:
     from migrator.engine.train_scan import FitLoop, Optimizer, Schedule, StatementAction, TrainLoop
     from migrator.rules.schema import Rule
@@ -32,6 +52,7 @@ class Action(enum.Enum):
     CLIP_NORM = "clip_norm"
     CLIP_VALUE = "clip_value"
     LOAD = "load"  # model.load_state_dict(torch.load(p)) -> model.load_weights(p)
+    CALL = "call"  # the statement becomes ``StatementAction.call()`` (a qualified name, no arguments)
 
 
 @dataclass
@@ -55,10 +76,35 @@ class TrainingPlan:
     loop_bodies: set[int] = field(default_factory=set)  # id(IndentedBlock) of training loops
     fits: dict[int, FitLoop] = field(default_factory=dict)  # id(epoch For) -> compile/fit
     fit_inner: set[int] = field(default_factory=set)  # id(For) of training loops inside a fit
+    # the code around models (ecosystem_scan.py)
+    objects: dict[str, str] = field(
+        default_factory=dict
+    )  # name -> the torch class it holds (a SummaryWriter)
+    functions: set[str] = field(default_factory=set)  # names the file defines with `def`
+    devices: set[str] = field(default_factory=set)  # names bound to torch.device(...)
+    samplers: dict[str, cst.Call] = field(default_factory=dict)  # DistributedSampler names a DataLoader takes
+    handled: set[int] = field(default_factory=set)  # id(original node) the statement rewrite replaces
+    scopes: dict[int, StrategyScope] = field(default_factory=dict)  # id(first statement) -> scope
+    parallel: dict[int, str] = field(default_factory=dict)  # id(DataParallel call) -> "" or why no scope
+    unwrap: dict[int, Unwrap] = field(default_factory=dict)  # id(With) -> what to say
+    policies: dict[int, int] = field(default_factory=dict)  # id(model statement) -> id(With) of its autocast
+    scalers: dict[int, str] = field(
+        default_factory=dict
+    )  # id(GradScaler call) -> its optimizer, or "?why not"
+    marks: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(statement) -> (api, why unsupported)
 
     @property
     def found(self) -> bool:
-        return bool(self.optimizers or self.loops or self.statements or self.no_grad or self.unrecognised)
+        return bool(
+            self.optimizers
+            or self.loops
+            or self.statements
+            or self.no_grad
+            or self.unrecognised
+            or self.scopes
+            or self.unwrap
+            or self.marks
+        )
 
     @property
     def model_names(self) -> set[str]:

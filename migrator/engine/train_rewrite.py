@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 
 from migrator.engine.emitter import code_of, kwarg
-from migrator.engine.train_plan import Action, StepKind, TrainingPlan
+from migrator.engine.train_plan import Action, StepKind, TrainingPlan, Unwrap
 from migrator.engine.train_scan import FitLoop, StatementAction, TrainLoop
 from migrator.engine.walk import Walker
 from migrator.types import Severity
@@ -43,10 +43,19 @@ def _comments(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
 
 
 class TrainingRewriter:
-    def __init__(self, plan: TrainingPlan, name: Callable[[str], str], report: Report) -> None:
+    def __init__(
+        self,
+        plan: TrainingPlan,
+        name: Callable[[str], str],
+        report: Report,
+        absorbed: set[int] | None = None,
+    ) -> None:
         self.plan = plan
+        self.absorbed = absorbed if absorbed is not None else set()  # ids of statements left empty
         self.name = name  # qualified -> the code the emitter uses for it ("tf.GradientTape")
         self.report = report
+        self.items: dict[int, cst.BaseExpression] = {}  # id(original With) -> its migrated item (autocast)
+        self._carry: list[cst.EmptyLine] = []
 
     # ----------------------------------------------------------------- blocks
     def block(
@@ -55,66 +64,155 @@ class TrainingRewriter:
         """The rewritten statements of a block, or None when nothing in it changes."""
         if len(originals) != len(updated):
             return None
+        plan = self.plan
         if not any(
-            id(o) in self.plan.statements
-            or id(o) in self.plan.no_grad
-            or id(o) in self.plan.schedule_statements
-            or id(o) in self.plan.fits
+            id(o) in plan.statements
+            or id(o) in plan.no_grad
+            or id(o) in plan.schedule_statements
+            or id(o) in plan.fits
+            or id(o) in plan.unwrap
+            or id(o) in plan.scopes
+            or id(o) in plan.policies
             for o in originals
         ):
             return None
         out: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []
+        scope: tuple[int, int] | None = None  # (where the scope's statements start in out, id(last))
         for o, u in zip(originals, updated, strict=True):
-            act = self.plan.statements.get(id(o))
-            if act is not None and act.action is Action.DROP:
-                self._dropped(o, act)
-                carried += _comments(u)
-                continue
-            if act is not None and act.action is Action.LOAD:
-                new = self._load(o, act)
-                out.append(_with_comments(new.with_changes(leading_lines=lead(u)), carried))
+            if id(o) in plan.policies:
+                out += self._policy(plan.policies[id(o)])
+            strat = plan.scopes.get(id(o))
+            if strat is not None:
+                name = self.name(strat.strategy)
+                out.append(_with_comments(_stmt(f"strategy = {name}()\n"), [*carried, *lead(u)]))
+                u = u.with_changes(leading_lines=[]) if hasattr(u, "leading_lines") else u
                 carried = []
-                continue
-            if (
-                id(o) in self.plan.no_grad
-                and isinstance(u, cst.With)
-                and isinstance(u.body, cst.IndentedBlock)
-            ):
-                self.report(
-                    o,
-                    Severity.MIGRATED,
-                    "torch.no_grad",
-                    "unwrapped: Keras records gradients only inside a GradientTape",
+                scope = (len(out), strat.last)
+            self._statement(o, u, out, carried)
+            carried = self._carry
+            if scope is not None and id(o) == scope[1]:
+                inner = out[scope[0] :]
+                del out[scope[0] :]
+                out.append(
+                    cst.With(
+                        items=[cst.WithItem(cst.parse_expression("strategy.scope()"))],
+                        body=cst.IndentedBlock(inner or [cst.SimpleStatementLine([cst.Pass()])]),
+                    )
                 )
-                inner = list(u.body.body)
-                carried += lead(u)
-                if inner:
-                    inner[0] = _with_comments(inner[0], carried)
-                    carried = []
-                out += inner
-                continue
-            fit = self.plan.fits.get(id(o))
-            if fit is not None and isinstance(u, cst.For) and isinstance(u.body, cst.IndentedBlock):
-                fitted = self.fit(fit, u)
-                fitted[0] = _with_comments(fitted[0], carried)
-                carried = []
-                out += fitted
-                continue
-            sched = self.plan.schedule_statements.get(id(o))
-            if sched is not None and sched.optimizer in self.plan.optimizers:
-                out += self._schedule(o, u, sched.name, sched.optimizer, sched.step, carried)
-                carried = []
-                continue
-            out.append(_with_comments(u, carried))
-            carried = []
-        if not out:
-            out.append(_with_comments(cst.SimpleStatementLine([cst.Pass()]), carried))
+                scope = None
+        markers = [
+            ln for ln in carried if ln.comment is not None and ln.comment.value.startswith("# fwmigrate:")
+        ]
+        if not out or markers:  # an empty block, or a removed last statement whose marker must stay
+            out.append(_with_comments(cst.SimpleStatementLine([cst.Pass()]), carried if not out else markers))
         return out
 
+    def _statement(
+        self,
+        o: cst.BaseStatement,
+        u: cst.BaseStatement,
+        out: list[cst.BaseStatement],
+        carried: list[cst.EmptyLine],
+    ) -> None:
+        """One statement of a block into ``out``; comments of removed ones are left in ``_carry``."""
+        self._carry = carried
+        out_len = len(out)
+        self._block_one(o, u, out, carried)
+        if len(out) > out_len:
+            self._carry = []
+
+    def _block_one(
+        self,
+        o: cst.BaseStatement,
+        u: cst.BaseStatement,
+        out: list[cst.BaseStatement],
+        carried: list[cst.EmptyLine],
+    ) -> None:
+        act = self.plan.statements.get(id(o))
+        if id(u) in self.absorbed:  # `model = model` left by a removed wrapper or device move
+            self._carry = [*carried, *lead(u)]
+            return
+        if act is not None and act.action is Action.CALL:
+            self.report(o, Severity.MIGRATED, code_of(o).strip().splitlines()[-1], f"-> {act.call}()")
+            new = _stmt(f"{self.name(act.call)}()\n").with_changes(leading_lines=lead(u))
+            out.append(_with_comments(new, carried))
+            return
+        unwrap = self.plan.unwrap.get(id(o))
+        if unwrap is not None and isinstance(u, cst.With) and isinstance(u.body, cst.IndentedBlock):
+            inner = list(u.body.body)
+            marks = [*carried, *lead(u), *self._unwrapped(o, unwrap)]
+            if inner:
+                inner[0] = _with_comments(inner[0], marks)
+                out += inner
+            else:
+                self._carry = marks
+            return
+        if act is not None and act.action is Action.DROP:
+            self._dropped(o, act)
+            self._carry = [*carried, *_comments(u)]
+            return
+        if act is not None and act.action is Action.LOAD:
+            new = self._load(o, act)
+            out.append(_with_comments(new.with_changes(leading_lines=lead(u)), carried))
+            return
+        if id(o) in self.plan.no_grad and isinstance(u, cst.With) and isinstance(u.body, cst.IndentedBlock):
+            self.report(
+                o,
+                Severity.MIGRATED,
+                "torch.no_grad",
+                "unwrapped: Keras records gradients only inside a GradientTape",
+            )
+            inner = list(u.body.body)
+            marks = [*carried, *lead(u)]
+            if inner:
+                inner[0] = _with_comments(inner[0], marks)
+                out += inner
+            else:
+                self._carry = marks
+            return
+        fit = self.plan.fits.get(id(o))
+        if fit is not None and isinstance(u, cst.For) and isinstance(u.body, cst.IndentedBlock):
+            fitted = self.fit(fit, u)
+            fitted[0] = _with_comments(fitted[0], carried)
+            out += fitted
+            return
+        sched = self.plan.schedule_statements.get(id(o))
+        if sched is not None and sched.optimizer in self.plan.optimizers:
+            out += self._schedule(o, u, sched.name, sched.optimizer, sched.step, carried)
+            return
+        out.append(_with_comments(u, carried))
+
+    def _unwrapped(self, node: cst.CSTNode, unwrap: Unwrap) -> list[cst.EmptyLine]:
+        """Report an unwrapped autocast block; its review marker goes above its first statement."""
+        expr = self.items.get(id(node))
+        if isinstance(expr, cst.Name) and expr.value == "None":
+            self.report(
+                node, Severity.MIGRATED, unwrap.api, "unwrapped: autocast is disabled here", marker=False
+            )
+            return []
+        policy = _policy_name(expr)
+        message = unwrap.review.format(dtype=policy.removeprefix("mixed_") if policy else "float16")
+        self.report(node, Severity.REVIEW, unwrap.api, message, marker=False)
+        return [cst.EmptyLine(comment=cst.Comment(f"# fwmigrate: review: {unwrap.api}: {message}"))]
+
+    def _policy(self, with_id: int) -> list[cst.BaseStatement]:
+        """The global mixed-precision policy an autocast block asked for, before the model is built."""
+        expr = self.items.get(with_id)
+        if isinstance(expr, cst.IfExp):  # autocast(enabled=flag)
+            body = cst.SimpleStatementLine([cst.Expr(expr.body.with_changes(lpar=[], rpar=[]))])
+            return [cst.If(test=expr.test, body=cst.IndentedBlock([body]))]
+        if isinstance(expr, cst.Call):
+            return [cst.SimpleStatementLine([cst.Expr(expr)])]
+        return []
+
     def _dropped(self, node: cst.CSTNode, act: StatementAction) -> None:
+        if act.quiet:  # the rule's hook reported it
+            return
         code = code_of(node).strip()
-        if act.model:
+        if act.why:
+            why = act.why
+        elif act.model:
             why = "Keras takes training=True per call (inside the tape) and runs in inference mode otherwise"
         elif act.optimizer and ".zero_grad" in code:
             why = "a GradientTape starts from no gradients every step"
@@ -199,30 +297,47 @@ class TrainingRewriter:
         carried: list[cst.EmptyLine] = []
         for i, (o, u) in enumerate(zip(originals, body, strict=True)):
             act = self.plan.statements.get(id(o))
-            if act is not None and act.action is Action.DROP:
-                self._dropped(o, act)
+            if (act is not None and act.action is Action.DROP) or id(u) in self.absorbed:
+                if act is not None:
+                    self._dropped(o, act)
                 carried += _comments(u)
                 continue
             u = _with_comments(u, carried)
             carried = []
+            unwrap = self.plan.unwrap.get(id(o))
             if i < loop.tape_from:
                 head.append(u)
+            elif i < loop.backward and unwrap is not None and isinstance(u, cst.With):
+                inner = list(u.body.body) if isinstance(u.body, cst.IndentedBlock) else []
+                marks = [*lead(u), *self._unwrapped(o, unwrap)]
+                if inner:
+                    inner[0] = _with_comments(inner[0], marks)
+                taped += [_training_calls(s, model) for s in inner]
             elif i < loop.backward:
                 taped.append(_training_calls(u, model))
             elif act is not None and act.action is Action.BACKWARD:
+                target = loop.loss
+                if act.scaler:  # the scaled loss is computed on the tape
+                    taped.append(_stmt(f"scaled_loss = {act.scaler}.scale_loss({loop.loss})\n"))
+                    target = "scaled_loss"
+                    self.report(
+                        o, Severity.MIGRATED, f"{act.scaler}.scale", "-> LossScaleOptimizer.scale_loss"
+                    )
                 tail.append(
-                    _stmt(f"grads = tape.gradient({loop.loss}, {model}.trainable_variables)\n").with_changes(
+                    _stmt(f"grads = tape.gradient({target}, {model}.trainable_variables)\n").with_changes(
                         leading_lines=lead(u)
                     )
                 )
                 self.report(o, Severity.MIGRATED, f"{loop.loss}.backward", "-> tape.gradient")
             elif act is not None and act.action is Action.STEP:
+                applier = act.scaler or act.optimizer
                 tail.append(
                     _stmt(
-                        f"{act.optimizer}.apply_gradients(zip(grads, {model}.trainable_variables))\n"
+                        f"{applier}.apply_gradients(zip(grads, {model}.trainable_variables))\n"
                     ).with_changes(leading_lines=lead(u))
                 )
-                self.report(o, Severity.MIGRATED, f"{act.optimizer}.step", "-> apply_gradients")
+                what = "-> apply_gradients" + (" (unscales, skips non-finite steps)" if act.scaler else "")
+                self.report(o, Severity.MIGRATED, f"{applier}.step", what)
             elif act is not None and act.action in (Action.CLIP_NORM, Action.CLIP_VALUE):
                 assert act.value is not None
                 v = code_of(act.value)
@@ -245,6 +360,15 @@ class TrainingRewriter:
         self.report(loop.node, Severity.MIGRATED, "training loop", "-> tf.GradientTape step")
         new_body = [*head, with_tape, *tail]
         return updated.with_changes(body=updated.body.with_changes(body=new_body))
+
+
+def _policy_name(expr: cst.BaseExpression | None) -> str | None:
+    """``"mixed_bfloat16"`` in ``keras.mixed_precision.set_global_policy("mixed_bfloat16")``."""
+    if isinstance(expr, cst.IfExp):
+        expr = expr.body
+    if isinstance(expr, cst.Call) and expr.args and isinstance(expr.args[0].value, cst.SimpleString):
+        return str(expr.args[0].value.evaluated_value)
+    return None
 
 
 def _loss_object(loop: cst.For, loss: str) -> str | None:

@@ -43,6 +43,10 @@ class StatementAction:
     loss: str = ""  # BACKWARD: the loss expression
     model: str = ""
     value: cst.BaseExpression | None = None  # CLIP: max norm / value; LOAD: the path
+    why: str = ""  # DROP: the reason shown for a removed statement ("" for the usual ones)
+    quiet: bool = False  # DROP: the rule's hook already reported it
+    call: str = ""  # CALL: the qualified target called instead (tf.config.experimental.enable_op_determinism)
+    scaler: str = ""  # BACKWARD / STEP through a GradScaler: its name (a Keras LossScaleOptimizer)
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,9 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
         return rule, rule.training.role
 
     every = list(statements(module.body))
+    from migrator.engine import ecosystem_scan
+
+    ecosystem_scan.collect(plan, every, rules, resolve)
     for stmt in every:
         hit = _assigned_call(stmt)
         if hit is None:
@@ -192,6 +199,7 @@ def scan(module: cst.Module, rules: RuleSet, resolve: Resolve) -> TrainingPlan:
             if fit is not None:
                 plan.fits[id(stmt)] = fit
                 plan.fit_inner.add(id(fit.inner.node))
+    ecosystem_scan.finish(plan, module, every, resolve)
     return plan
 
 
@@ -217,7 +225,9 @@ def _fit_loop(plan: TrainingPlan, epoch: cst.For, is_loss_fn: Callable[[cst.Call
     body = loop.node.body.body
     acts = [plan.statements.get(id(s)) for s in body]
     rest = [a for i, a in enumerate(acts) if not (loop.tape_from <= i < loop.backward)]
-    if any(a is None or a.action not in (Action.DROP, Action.BACKWARD, Action.STEP) for a in rest):
+    if any(
+        a is None or a.action not in (Action.DROP, Action.BACKWARD, Action.STEP) or a.scaler for a in rest
+    ):
         return None
     step = next((a for a in rest if a is not None and a.action is Action.STEP), None)
     if step is None or step.optimizer not in plan.optimizers or loop.loader not in plan.loaders:
@@ -302,6 +312,11 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
     hit = _method_call(body[backward])
     assert hit is not None
     loss = hit[0]
+    scaler = _scaled(plan, hit[2])
+    if scaler is not None:  # scaler.scale(loss).backward()
+        loss, scaler_name = scaler
+    else:
+        scaler_name = ""
     tape_from = 0
     model = ""
     for i, s in enumerate(body):
@@ -317,6 +332,22 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
             known = plan.optimizers.get(recv)
             model = known.model if known is not None else _called_model(body[tape_from:backward], loss)
             plan.statements[id(s)] = StatementAction(Action.STEP, optimizer=recv, model=model)
+        elif (
+            method == "step"
+            and i > backward
+            and recv == scaler_name
+            and len(call.args) == 1
+            and isinstance(call.args[0].value, cst.Name)
+        ):  # scaler.step(optimizer): the LossScaleOptimizer applies the gradients
+            opt_name = call.args[0].value.value
+            known = plan.optimizers.get(opt_name)
+            model = known.model if known is not None else _called_model(body[tape_from:backward], loss)
+            act = StatementAction(Action.STEP, optimizer=opt_name, model=model, scaler=recv)
+            plan.statements[id(s)] = act
+            plan.handled.add(id(call))
+        elif method == "update" and i > backward and recv == scaler_name and not call.args:
+            plan.statements[id(s)] = StatementAction(Action.DROP, optimizer=recv, quiet=True)
+            plan.handled.add(id(call))
         elif method in ("train", "eval") and not call.args:
             plan.statements[id(s)] = StatementAction(Action.DROP, model=recv)
             if i < backward and tape_from <= i:
@@ -330,8 +361,10 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
         return
     model = model or (plan.optimizers[opt].model if opt else "model")
     plan.statements[id(body[backward])] = StatementAction(
-        Action.BACKWARD, loss=loss, model=model, optimizer=opt
+        Action.BACKWARD, loss=loss, model=model, optimizer=opt, scaler=scaler_name
     )
+    if scaler_name:
+        plan.handled.add(id(hit[2].func.value))  # type: ignore[attr-defined]
     for s in body[backward + 1 :]:
         m = _method_call(s)
         if m is None:
@@ -351,8 +384,8 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
     loader = it.value if isinstance(it, cst.Name) else None
     plan.loops[id(loop)] = TrainLoop(loop, loader, tape_from, backward, model, loss)
     plan.loop_bodies.add(id(loop.body))
-    # the loss call: `loss = f(pred, target)` inside the tape
-    for s in body[tape_from:backward]:
+    # the loss call: `loss = f(pred, target)` inside the tape (or in an autocast block there)
+    for s in _unwrapped(plan, body[tape_from:backward]):
         if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1:
             a = s.body[0]
             if (
@@ -368,6 +401,30 @@ def _scan_loop(plan: TrainingPlan, loop: cst.For, resolve: Resolve) -> None:
                     and a.value.func.value != model
                 ):
                     plan.loss_calls[id(a.value)] = a.value
+
+
+def _scaled(plan: TrainingPlan, backward: cst.Call) -> tuple[str, str] | None:
+    """``scaler.scale(loss).backward()`` with ``scaler`` a GradScaler: (loss code, scaler name)."""
+    recv = backward.func.value if isinstance(backward.func, cst.Attribute) else None
+    if not (
+        isinstance(recv, cst.Call)
+        and isinstance(recv.func, cst.Attribute)
+        and recv.func.attr.value == "scale"
+        and isinstance(recv.func.value, cst.Name)
+        and "GradScaler" in plan.objects.get(recv.func.value.value, "")
+        and len(recv.args) == 1
+    ):
+        return None
+    return code_of(recv.args[0].value), recv.func.value.value
+
+
+def _unwrapped(plan: TrainingPlan, body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
+    """The statements, with those of an autocast block in place of the block."""
+    for s in body:
+        if id(s) in plan.unwrap and isinstance(s, cst.With) and isinstance(s.body, cst.IndentedBlock):
+            yield from s.body.body
+        else:
+            yield s
 
 
 def _called_model(taped: Sequence[cst.BaseStatement], loss: str) -> str:

@@ -44,6 +44,13 @@ from migrator.types import Finding, LayerRecord, Severity, TensorLayout
 MARKER = "# fwmigrate:"
 _RESULT_FIELDS = {"values": 0, "indices": 1}  # fields of torch's (values, indices) results
 _TRACKED_ROOTS = frozenset({"torch"})
+# hooks whose notes say what became of the call when it is kept or passed through (device moves)
+_SELF_DESCRIBED = frozenset(
+    {"placement", "to", "device", "data_parallel", "compile_fn", "drop_statement", "rewritten", "same_call"}
+    | {"distributed_sampler", "autocast"}
+)
+_MOVES = frozenset({"to", "cuda", "cpu"})  # methods that move any value (a model, a batch) between devices
+_EQ = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 if TYPE_CHECKING:
     from migrator.engine.train_rewrite import TrainingRewriter
@@ -118,8 +125,18 @@ class TorchToKeras(cst.CSTTransformer):
         self._rnn_calls: dict[int, tuple[cst.Call, cst.Call, RnnCall | str, Layout | None, str | None]] = {}
         self._rnn_lines: dict[int, tuple[cst.SimpleStatementLine, ...]] = {}  # id(Assign) -> statements
         self._rnn_noop: set[int] = set()  # self.lstm.flatten_parameters() calls: their statements go
+        self._contexts: list[cst.BaseExpression] = []  # context managers the current statement needs
+        self._moved: set[int] = set()  # values left where a device move was (`model.to(device)`)
+        self._decorators: set[int] = set()  # decorator expressions (leave_Decorator migrates them)
+        self._alive: list[cst.CSTNode] = []  # nodes whose ids are kept in the sets above
 
     # ------------------------------------------------------------------ bookkeeping
+    def _absorb(self, node: cst.CSTNode) -> None:
+        """Mark a statement to be dropped (by id); the node is kept alive so that its id cannot be
+        reused by a node built later in the run."""
+        self._absorbed.add(id(node))
+        self._alive.append(node)
+
     def _line(self, node: cst.CSTNode) -> tuple[int, int]:
         return self.positions.position(node)
 
@@ -265,7 +282,9 @@ class TorchToKeras(cst.CSTTransformer):
         if self._trainer is None:
             from migrator.engine.train_rewrite import TrainingRewriter
 
-            self._trainer = TrainingRewriter(self.plan, lambda q: code_of(self.emit.name(q)), self._report)
+            self._trainer = TrainingRewriter(
+                self.plan, lambda q: code_of(self.emit.name(q)), self._report, self._absorbed
+            )
         return self._trainer
 
     def training_plan(self) -> TrainingPlan:
@@ -320,8 +339,12 @@ class TorchToKeras(cst.CSTTransformer):
         self._shape_pending.clear()
         self._flush_rnn_calls()
         out = with_markers(updated_node, self._markers.pop())
+        if len(out.body) == 1 and isinstance(out.body[0], cst.Expr) and id(out.body[0].value) in self._moved:
+            self._absorb(out)  # `model.to(device)` as a statement: nothing is left to do
+        if self._contexts:
+            return self._in_contexts(out)
         if len(out.body) == 1 and id(out.body[0]) in self._absorbed:
-            self._absorbed.add(id(out))
+            self._absorb(out)
         if len(out.body) == 1 and id(out.body[0]) in self._rnn_lines:
             return replace_line(out, self._rnn_lines.pop(id(out.body[0])))
         if (
@@ -329,20 +352,77 @@ class TorchToKeras(cst.CSTTransformer):
             and isinstance(out.body[0], cst.Expr)
             and id(out.body[0].value) in self._rnn_noop
         ):
-            self._absorbed.add(id(out))
+            self._absorb(out)
         return out  # type: ignore[no-any-return]
+
+    def _in_contexts(self, line: cst.SimpleStatementLine) -> cst.With:
+        """``with writer.as_default():`` around a statement whose calls need it (tf.summary)."""
+        seen: dict[str, cst.BaseExpression] = {}
+        for ctx in self._contexts:
+            seen.setdefault(code_of(ctx), ctx)
+        self._contexts.clear()
+        return cst.With(
+            items=[
+                cst.WithItem(c, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                if i < len(seen) - 1
+                else cst.WithItem(c)
+                for i, c in enumerate(seen.values())
+            ],
+            body=cst.IndentedBlock([line.with_changes(leading_lines=[])]),
+            leading_lines=line.leading_lines,
+        )
+
+    def visit_Decorator(self, node: cst.Decorator) -> None:
+        self._decorators.add(id(node.decorator))
+
+    def leave_Decorator(
+        self, original_node: cst.Decorator, updated_node: cst.Decorator
+    ) -> cst.Decorator | cst.RemovalSentinel:
+        """``@torch.no_grad()`` goes (Keras records gradients only on a tape); a bare
+        ``@torch.compile`` / ``@torch.jit.script`` becomes ``@tf.function``; decorator calls
+        (``@torch.compile(mode=...)``) were migrated as calls."""
+        expr = original_node.decorator
+        func = expr.func if isinstance(expr, cst.Call) else expr
+        qual = self.imports.resolve(func)
+        if qual in ("torch.no_grad", "torch.inference_mode"):
+            message = "decorator removed: Keras records gradients only inside a GradientTape"
+            self._find(original_node, Severity.MIGRATED, qual, message, "torch2tf.no_grad")
+            return cst.RemovalSentinel.REMOVE
+        if isinstance(expr, cst.Call) or qual is None:
+            return updated_node
+        rule = self.rules.by_name.get(qual)
+        if rule is None or rule.hook != "compile_fn":
+            self._unsupported(original_node, expr, qual, rule)
+            return updated_node
+        xla = qual == "torch.compile"
+        args = [cst.Arg(cst.Name("True"), keyword=cst.Name("jit_compile"), equal=_EQ)] if xla else []
+        new = self.call("tensorflow.function", args) if xla else self.name("tensorflow.function")
+        self._find(
+            original_node,
+            Severity.MIGRATED,
+            qual,
+            f"-> tf.function{'(jit_compile=True)' if xla else ''}",
+            rule.id,
+        )
+        return updated_node.with_changes(decorator=new)
 
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
-        if self.plan.found and id(original_node) not in self.plan.loop_bodies:
+        if id(original_node) in self.plan.loop_bodies:
+            return updated_node  # the training-loop rewrite takes every statement, absorbed ones too
+        if self.plan.found:
             body = self.trainer.block(original_node.body, updated_node.body)
             if body is not None:
                 updated_node = updated_node.with_changes(body=body)
         return drop_absorbed(updated_node, self._absorbed) if self._absorbed else updated_node
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if self.plan.found:
+        if self._absorbed and any(id(s) in self._absorbed for s in updated_node.body):
+            kept = drop_absorbed(cst.IndentedBlock(body=updated_node.body), self._absorbed).body
+            updated_node = updated_node.with_changes(body=kept)
+            original_node = original_node.with_changes(body=[])  # statements no longer line up
+        if self.plan.found and len(original_node.body) == len(updated_node.body):
             body = self.trainer.block(original_node.body, updated_node.body)
             if body is not None:
                 return updated_node.with_changes(body=body)
@@ -391,6 +471,8 @@ class TorchToKeras(cst.CSTTransformer):
         self._push_compound()
 
     def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.BaseStatement:
+        if id(original_node) in self.plan.unwrap:
+            self.trainer.items[id(original_node)] = updated_node.items[0].item
         out: cst.BaseStatement = self._pop_compound(updated_node)
         return out
 
@@ -547,7 +629,15 @@ class TorchToKeras(cst.CSTTransformer):
             and isinstance(updated_node.targets[0].target, cst.Name)
             and updated_node.targets[0].target.value == value.value
         ):
-            self._absorbed.add(id(updated_node))
+            self._absorb(updated_node)
+        if (
+            len(updated_node.targets) == 1
+            and isinstance(value, cst.Tuple)
+            and isinstance(original_node.value, cst.Tuple)
+            and code_of(updated_node.targets[0].target) == code_of(value)
+            and code_of(original_node.value) != code_of(value)
+        ):
+            self._absorb(updated_node)  # `xb, yb = xb.to(device), yb.to(device)`
         for t in updated_node.targets:
             target = t.target
             if isinstance(target, cst.Name):
@@ -678,7 +768,7 @@ class TorchToKeras(cst.CSTTransformer):
                 self._uses[id(node.value)] = "pair_discarded"
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if id(original_node) in self._inner:
+        if id(original_node) in self._inner or id(original_node) in self._decorators:
             return updated_node
         if updated_node.value in self.imports.bindings:
             qual = self.imports.bindings[updated_node.value]
@@ -691,7 +781,11 @@ class TorchToKeras(cst.CSTTransformer):
         field_index = _RESULT_FIELDS.get(updated_node.attr.value)
         if field_index is not None and id(updated_node.value) in self._seqs:
             return self._seq_item(updated_node.value, field_index, updated_node)
-        if id(original_node) in self._inner:
+        if id(original_node) in self._inner or id(original_node) in self._decorators:
+            return updated_node
+        if (
+            id(original_node) in self.plan.handled
+        ):  # `torch.backends.cudnn.benchmark = ...`: its statement goes
             return updated_node
         qual = self.imports.resolve(updated_node)
         if qual is not None:
@@ -882,6 +976,23 @@ class TorchToKeras(cst.CSTTransformer):
                 if info is not None:
                     return self._call_module(original_node, updated_node, info, func.attr.value)
                 return updated_node
+            if (
+                isinstance(original_node.func, cst.Attribute)
+                and id(original_node.func.value) in self.plan.handled
+            ):
+                return updated_node  # scaler.scale(loss).backward(): the training step rewrites it
+            if isinstance(recv, cst.Name) and recv.value in self.plan.objects:
+                return self._object_method(original_node, updated_node, recv.value, func.attr.value)
+            if func.attr.value in _MOVES and not self.is_tracked(recv):
+                rule = self.rules.by_method.get(func.attr.value)
+                if rule is not None and rule.unsupported is None:
+                    out = self._apply(
+                        original_node, updated_node, rule, f"Tensor.{func.attr.value}", receiver=recv
+                    )
+                    if isinstance(out, cst.Name | cst.Attribute):  # the value itself: a device move
+                        self._moved.add(id(out))
+                        self._alive.append(out)
+                    return out
             s = self.scope
             if (
                 isinstance(recv, cst.Name)
@@ -948,6 +1059,19 @@ class TorchToKeras(cst.CSTTransformer):
                 self._set_module(updated_node, self._helpers[func.value])
         return updated_node
 
+    def _object_method(
+        self, original: cst.Call, call: cst.Call, name: str, method: str
+    ) -> cst.BaseExpression:
+        """``writer.add_scalar(...)`` where ``writer`` holds a torch object (a SummaryWriter)."""
+        qual = f"{self.plan.objects[name]}.{method}"
+        rule = self.rules.by_name.get(qual)
+        api = f"{qual.rsplit('.', 2)[-2]}.{method}"
+        if rule is None or rule.unsupported:
+            why = rule.unsupported if rule is not None and rule.unsupported else "no rule maps this API"
+            self._find(original, Severity.UNSUPPORTED, api, why, rule.id if rule else None)
+            return call
+        return self._apply(original, call, rule, api, receiver=None)
+
     def _apply(
         self,
         original: cst.Call,
@@ -997,6 +1121,8 @@ class TorchToKeras(cst.CSTTransformer):
             self._unsupported_call(original, call, api, rule, result)
             return call
         expr = result.expr
+        if result.context is not None:
+            self._contexts.append(result.context)
         if rule.training is not None:
             from migrator.engine.train_record import training_code
 
@@ -1008,6 +1134,11 @@ class TorchToKeras(cst.CSTTransformer):
             target = self._describe(expr, rule)
             infos = [n.message for n in result.notes if n.severity is Severity.MIGRATED]
             message = f"-> {target}" + (f" ({'; '.join(infos)})" if infos else "")
+            if rule.hook in _SELF_DESCRIBED and infos:
+                if expr is call:  # left for its statement's rewrite, or the same call on the target
+                    message = "; ".join(infos)
+                elif any(expr is v for v in bound.values()) or isinstance(expr, cst.SimpleString):
+                    message = f"-> {code_of(expr)} ({'; '.join(infos)})"
             self._find(original, Severity.MIGRATED, api, message, rule.id)
         if rule.kind is RuleKind.LAYER:
             info = result.module or ModuleInfo(

@@ -70,7 +70,16 @@ stock ``keras.layers.MultiHeadAttention``):
 * ``mean_attention_weights``: the per-head scores averaged over the heads, as torch returns them.
 * ``TransformerEncoderLayer``, ``TransformerEncoder``: Keras has no such layers; torch's order of
   operations, defaults, sub-layer names, call and mask convention.
+
+Distributed training (``torch.distributed.get_rank`` / ``get_world_size``):
+
+* ``process_rank`` / ``world_size``: this worker's index and the number of workers of the
+  cluster ``tf.distribute.MultiWorkerMirroredStrategy`` reads from ``TF_CONFIG`` (0 and 1 without
+  one); a ``chief`` counts as worker 0.
 """
+
+import json
+import os
 
 from migrator.runtime.keras_attention import (
     TransformerEncoder,
@@ -117,6 +126,29 @@ from migrator.runtime.keras_optimizers import (
 )
 from migrator.runtime.keras_schedules import CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau
 
+
+def _cluster() -> tuple[int, int, str, int]:
+    """(chiefs, workers, this task's type, its index) from ``TF_CONFIG``."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster = config.get("cluster", {})
+    task = config.get("task", {})
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    return chiefs, workers, str(task.get("type", "worker")), int(task.get("index", 0))
+
+
+def process_rank() -> int:
+    """``torch.distributed.get_rank()``: this worker's index in the TF_CONFIG cluster (0 without
+    one); a chief is worker 0 and the workers follow it."""
+    chiefs, _, kind, index = _cluster()
+    return 0 if kind == "chief" else index + chiefs
+
+
+def world_size() -> int:
+    """``torch.distributed.get_world_size()``: the workers of the TF_CONFIG cluster (1 without one)."""
+    chiefs, workers, _, _ = _cluster()
+    return max(1, chiefs + workers)
+
+
 __all__ = [
     "AdaptiveAvgPool",
     "AdaptiveMaxPool",
@@ -156,4 +188,6 @@ __all__ = [
     "interpolate",
     "mean_attention_weights",
     "pad",
+    "process_rank",
+    "world_size",
 ]

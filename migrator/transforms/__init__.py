@@ -127,6 +127,23 @@ HOOKS: Mapping[str, Hook] = LazyHooks[Hook](
         "data_loader": ("training", "data_loader"),
         "train_statement": ("training", "statement"),
         "save": ("training", "save"),
+        "device": ("ecosystem", "device"),
+        "gpu_available": ("ecosystem", "gpu_available"),
+        "gpu_count": ("ecosystem", "gpu_count"),
+        "placement": ("ecosystem", "placement"),
+        "data_parallel": ("ecosystem", "data_parallel"),
+        "drop_statement": ("ecosystem", "drop_statement"),
+        "drop_statement_review": ("ecosystem", "drop_statement_review"),
+        "rewritten": ("ecosystem", "rewritten"),
+        "same_call": ("ecosystem", "same_call"),
+        "summary_writer": ("ecosystem", "summary_writer"),
+        "summary": ("ecosystem", "summary"),
+        "compile_fn": ("ecosystem", "compile_fn"),
+        "determinism": ("ecosystem", "determinism"),
+        "autocast": ("ecosystem", "autocast"),
+        "grad_scaler": ("ecosystem", "grad_scaler"),
+        "onnx_export": ("ecosystem", "onnx_export"),
+        "distributed_sampler": ("ecosystem", "distributed_sampler"),
     }
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import libcst as cst
@@ -1422,6 +1423,22 @@ def _is_dtype(node: cst.BaseExpression) -> bool:
     return len(parts) == 2 and parts[0] in ("tf", "tensorflow", "torch") and parts[1] in _DTYPES
 
 
+_DEVICE_NAMES = re.compile(r"(\w*_)?(device|dev|rank|gpu|gpu_id)")
+
+
+def _is_device(node: cst.BaseExpression, tools: Tools) -> bool:
+    """A device: a string (``"cuda"``, a migrated ``torch.device``), a device index (``rank``), a
+    name bound to ``torch.device(...)`` or named like one, ``x.device``, or a choice between two."""
+    v = literal(node)
+    if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+        return True
+    if isinstance(node, cst.IfExp):
+        return _is_device(node.body, tools) and _is_device(node.orelse, tools)
+    if isinstance(node, cst.Name):
+        return node.value in tools.training_plan().devices or _DEVICE_NAMES.fullmatch(node.value) is not None
+    return isinstance(node, cst.Attribute) and _DEVICE_NAMES.fullmatch(node.attr.value) is not None
+
+
 def to(site: CallSite, tools: Tools) -> HookResult | str:
     """x.to(dtype) is ops.cast; device moves (.to('cuda'), .to(device=...)) have no meaning in Keras
     and are dropped. A positional argument that is neither is refused: it might be a tensor."""
@@ -1430,14 +1447,9 @@ def to(site: CallSite, tools: Tools) -> HookResult | str:
     for a in _rest_args(site):
         if a.star:
             return "starred arguments cannot be checked statically"
-        v = literal(a.value)
         if _is_dtype(a.value):
             dtype = a.value
-        elif (
-            isinstance(v, str)
-            or (isinstance(a.value, cst.Name) and a.value.value == "device")
-            or (isinstance(a.value, cst.Attribute) and a.value.attr.value == "device")
-        ):
+        elif _is_device(a.value, tools):
             continue
         else:
             return f"cannot tell whether {code_of(a.value)} is a dtype, a device or a tensor"

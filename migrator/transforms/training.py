@@ -300,33 +300,94 @@ def data_loader(site: CallSite, tools: Tools) -> HookResult | str:
     ds = site.bound.get("dataset")
     if ds is None:
         return "no dataset"
+    plan = tools.training_plan()
+    sampler = site.bound.get("sampler")
+    dist = plan.samplers.get(sampler.value) if isinstance(sampler, cst.Name) else None
+    for name, allowed in (("sampler", "None"), ("batch_sampler", "None"), ("collate_fn", "None")):
+        if not is_default(site, name, allowed) and not (name == "sampler" and dist is not None):
+            return f"{name}= has no tf.data counterpart here"
+    if not is_default(site, "worker_init_fn", "None"):
+        return "worker_init_fn= runs code in each loader worker: tf.data has no workers to run it in"
     from_tensors = isinstance(ds, cst.Call) and code_of(ds.func).endswith("Dataset.from_tensor_slices")
-    if not from_tensors and not (
-        isinstance(ds, cst.Name) and ds.value in tools.training_plan().tensor_datasets
-    ):
+    if not from_tensors and not (isinstance(ds, cst.Name) and ds.value in plan.tensor_datasets):
         return (
             "a DataLoader over a custom Dataset: tf.data needs the data as tensors "
             "(TensorDataset -> from_tensor_slices) or a generator (tf.data.Dataset.from_generator)"
         )
-    for name, allowed in (("sampler", "None"), ("batch_sampler", "None"), ("collate_fn", "None")):
-        if not is_default(site, name, allowed):
-            return f"{name}= has no tf.data counterpart here"
+    notes = [
+        Note(Severity.MIGRATED, f"{name}= dropped: {why}")
+        for name, why in _LOADER_DROPPED.items()
+        if name in site.bound and literal(site.bound[name]) is not None
+    ]
+    if "generator" in site.bound and literal(site.bound["generator"]) is not None:
+        notes.append(
+            Note(
+                Severity.REVIEW,
+                "generator=: the shuffle order comes from TensorFlow's seed, not this generator",
+            )
+        )
     batch = site.bound.get("batch_size", cst.Integer("1"))
     expr: cst.BaseExpression = ds
-    if not is_default(site, "shuffle", "False"):
+    shuffle = not is_default(site, "shuffle", "False")
+    drop_last = site.bound.get("drop_last")
+    if dist is not None:  # DistributedSampler(ds, num_replicas, rank, shuffle=True, seed, drop_last)
+        expr, shuffle = _sharded(dist, expr, tools, notes)
+    if shuffle:  # a buffer as large as the dataset: a uniform permutation, redrawn every epoch
         size = cst.Call(cst.Name("len"), [cst.Arg(_first_tensor(ds) or ds)])
         expr = cst.Call(cst.Attribute(expr, cst.Name("shuffle")), [cst.Arg(size)])
     args = [cst.Arg(batch)]
-    if not is_default(site, "drop_last", "False"):
+    if drop_last is not None and literal(drop_last) is not False:
         args = [
             cst.Arg(batch, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
-            kwarg("drop_remainder", site.bound["drop_last"]),
+            kwarg("drop_remainder", drop_last),
         ]
     expr = cst.Call(cst.Attribute(expr, cst.Name("batch")), args)
-    notes = []
     if "batch_size" not in site.bound:
         notes.append(Note(Severity.MIGRATED, "DataLoader's default batch size is 1"))
     return HookResult(expr, notes=tuple(notes))
+
+
+# DataLoader arguments that change how batches are produced, not which: dropped with a note
+_LOADER_DROPPED: Mapping[str, str] = MappingProxyType(
+    {
+        "num_workers": "tf.data runs its own parallel pipeline (.prefetch(tf.data.AUTOTUNE) overlaps it)",
+        "pin_memory": "TensorFlow manages host-to-device copies itself",
+        "pin_memory_device": "TensorFlow manages host-to-device copies itself",
+        "persistent_workers": "tf.data has no worker processes",
+        "prefetch_factor": "tf.data has no worker processes (add .prefetch(...) to prefetch)",
+        "timeout": "tf.data has no worker processes",
+        "multiprocessing_context": "tf.data has no worker processes",
+        "in_order": "tf.data keeps the order",
+    }
+)
+
+
+def _sharded(
+    sampler: cst.Call, ds: cst.BaseExpression, tools: Tools, notes: list[Note]
+) -> tuple[cst.BaseExpression, bool]:
+    """``DistributedSampler(ds, num_replicas, rank, shuffle, seed, drop_last)``: ``ds.shard(n, i)``
+    and whether to shuffle (the sampler's ``shuffle``, True by default)."""
+    names = ["dataset", "num_replicas", "rank", "shuffle", "seed", "drop_last"]
+    bound = {
+        a.keyword.value if a.keyword is not None else names[i]: a.value for i, a in enumerate(sampler.args)
+    }
+    replicas = bound.get("num_replicas") or tools.call("migrator.runtime.keras_support.world_size", [])
+    rank = bound.get("rank") or tools.call("migrator.runtime.keras_support.process_rank", [])
+    shuffle = "shuffle" not in bound or literal(bound["shuffle"]) is not False
+    sharded = cst.Call(
+        cst.Attribute(ds, cst.Name("shard")),
+        [cst.Arg(replicas, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), cst.Arg(rank)],
+    )
+    notes.append(
+        Note(
+            Severity.REVIEW,
+            "DistributedSampler -> dataset.shard(replicas, rank): every replica-th sample from rank on, as "
+            "torch's sampler takes them; torch shuffles before sharding (a new split every epoch), the "
+            "migrated pipeline shuffles within a fixed shard; torch pads (or with drop_last trims) the "
+            "shards to equal length, shard() does not",
+        )
+    )
+    return sharded, shuffle
 
 
 def _first_tensor(ds: cst.BaseExpression) -> cst.BaseExpression | None:
