@@ -13,7 +13,7 @@ import libcst as cst
 
 from migrator.engine.emitter import code_of
 from migrator.engine.train_plan import Action, StrategyScope, TrainingPlan, Unwrap
-from migrator.engine.train_scan import StatementAction
+from migrator.engine.train_scan import StatementAction, child_blocks
 from migrator.engine.values import literal
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -62,19 +62,8 @@ def blocks(body: Sequence[cst.BaseStatement]) -> Iterator[Sequence[cst.BaseState
     """Every statement list (a block), nested ones included, outside class bodies."""
     yield body
     for stmt in body:
-        if isinstance(stmt, cst.ClassDef):
-            continue
-        inner = getattr(stmt, "body", None)
-        if isinstance(inner, cst.IndentedBlock):
-            yield from blocks(inner.body)
-        orelse = getattr(stmt, "orelse", None)
-        while orelse is not None:
-            if isinstance(orelse.body, cst.IndentedBlock):
-                yield from blocks(orelse.body.body)
-            orelse = getattr(orelse, "orelse", None)
-        for h in getattr(stmt, "handlers", ()):
-            if isinstance(h.body, cst.IndentedBlock):
-                yield from blocks(h.body.body)
+        for inner in child_blocks(stmt):
+            yield from blocks(inner)
 
 
 def _small(stmt: cst.BaseStatement) -> cst.BaseSmallStatement | None:

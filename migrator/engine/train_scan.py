@@ -106,24 +106,32 @@ def _assigned_call(stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     return None
 
 
+_COMPOUND = (cst.FunctionDef, cst.For, cst.While, cst.With, cst.If, cst.Try, cst.TryStar)
+
+
+def child_blocks(stmt: cst.BaseStatement) -> Iterator[Sequence[cst.BaseStatement]]:
+    """The statement lists nested directly in a compound statement (its body, else/elif chain
+    and except handlers); none for a class body or a simple statement."""
+    if not isinstance(stmt, _COMPOUND):
+        return
+    if isinstance(stmt.body, cst.IndentedBlock):
+        yield stmt.body.body
+    orelse = getattr(stmt, "orelse", None)
+    while orelse is not None:
+        if isinstance(orelse.body, cst.IndentedBlock):
+            yield orelse.body.body
+        orelse = getattr(orelse, "orelse", None)
+    for h in getattr(stmt, "handlers", ()):
+        if isinstance(h.body, cst.IndentedBlock):
+            yield h.body.body
+
+
 def statements(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
     """Every statement, nested ones included, outside class bodies."""
     for stmt in body:
         yield stmt
-        if isinstance(stmt, cst.ClassDef):
-            continue
-        if isinstance(stmt, cst.FunctionDef | cst.For | cst.While | cst.With | cst.If | cst.Try):
-            inner = stmt.body
-            if isinstance(inner, cst.IndentedBlock):
-                yield from statements(inner.body)
-            orelse = getattr(stmt, "orelse", None)
-            while orelse is not None:
-                if isinstance(orelse.body, cst.IndentedBlock):
-                    yield from statements(orelse.body.body)
-                orelse = getattr(orelse, "orelse", None)
-            for h in getattr(stmt, "handlers", ()):
-                if isinstance(h.body, cst.IndentedBlock):
-                    yield from statements(h.body.body)
+        for inner in child_blocks(stmt):
+            yield from statements(inner)
 
 
 def _params_model(call: cst.Call) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from migrator.export.formats import ExportFormat, Framework, formats_for, migrated_framework
-from migrator.verify.result import EquivalenceResult, Verdict
+from migrator.verify.result import EquivalenceResult, Verdict, request_error
 from migrator.verify.run import run_worker
 from migrator.verify.spec import VerifyOptions
 from migrator.verify.static import forward_warnings
@@ -109,21 +109,9 @@ def export(req: ExportRequest) -> ExportOutcome:
     _remove(staging)
     with tempfile.TemporaryDirectory(prefix="fwmigrate-export-") as tmp:
         request = build_request(req, direction, staging, Path(tmp) / "result.json", warnings)
-        shown_original = req.original.name if req.original is not None else req.migrated.name
 
         def error(message: str) -> EquivalenceResult:
-            return EquivalenceResult(
-                direction=direction,
-                original=shown_original,
-                migrated=req.migrated.name,
-                via=None,
-                model=opts.model,
-                verdict=Verdict.ERROR,
-                tolerance=opts.tolerance,
-                error=message,
-                seed=opts.seed,
-                warnings=tuple(warnings),
-            )
+            return request_error(request, direction, message, warnings)
 
         cwd = (req.original or req.migrated).resolve().parent
         result = run_worker("migrator.export.worker", request, Path(tmp), cwd, opts.timeout, error)

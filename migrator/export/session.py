@@ -14,6 +14,15 @@ from migrator.verify.driver import Capture, Probe
 from migrator.verify.result import Comparison, Tolerance
 
 
+def target_inputs(in_perms: list[Perm], xs: list[Array], int32: bool) -> list[Array]:
+    """Inputs in the original's layout moved to the migrated model's (the record's perms), with
+    int64 token ids as int32 for a Keras model (``int32``), as verify feeds the migrated model."""
+    ks = to_targets(xs, in_perms)
+    if int32:
+        ks = [x.astype("int32") if x.dtype == np.int64 else x for x in ks]
+    return [np.ascontiguousarray(x) for x in ks]
+
+
 class AgainstOriginal:
     """Original source model against the artefact: inputs in the original's layout are moved to
     the migrated layout (the record's perms) before the artefact runs, as verify does for the
@@ -27,18 +36,12 @@ class AgainstOriginal:
         self.probes: list[Probe] = []
         self.capture = Capture()
 
-    def target_inputs(self, xs: list[Array]) -> list[Array]:
-        ks = to_targets(xs, self._session.in_perms)
-        if self._int32:
-            ks = [x.astype("int32") if x.dtype == np.int64 else x for x in ks]
-        return [np.ascontiguousarray(x) for x in ks]
-
     def run_original(self, xs: list[Array], warnings: list[str]) -> list[Array]:
         out: list[Array] = self._session.run_original(xs, warnings)
         return out
 
     def run_migrated(self, xs: list[Array]) -> list[Array]:
-        return self._runner(self.target_inputs(xs))
+        return self._runner(target_inputs(self._session.in_perms, xs, self._int32))
 
     def float64_error(self, xs: list[Array], ref: list[Array]) -> float:
         e: float = self._session.float64_error(xs, ref)

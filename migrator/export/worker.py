@@ -8,19 +8,15 @@ path the CLI gave, loads it back and compares it with verify's driver. Writes th
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from migrator.export.artefacts import ExportError, load, write
 from migrator.export.formats import ExportFormat, Framework, migrated_framework
-from migrator.export.session import AgainstModel, AgainstOriginal
+from migrator.export.session import AgainstModel, AgainstOriginal, target_inputs
 from migrator.verify.driver import (
     Batches,
     UserCodeError,
@@ -28,11 +24,12 @@ from migrator.verify.driver import (
     build_models,
     compare,
     load_file,
-    seed_everything,
+    prepare,
 )
 from migrator.verify.expr import ExprError
-from migrator.verify.result import EquivalenceResult, Tolerance, Verdict
-from migrator.verify.spec import InputSpec, LoadMode
+from migrator.verify.result import EquivalenceResult
+from migrator.verify.spec import LoadMode
+from migrator.verify.worker import serve
 
 
 def _torch_checkpoint(model: Any, path: Path) -> None:
@@ -67,25 +64,20 @@ def _keras_checkpoint(model: Any, path: Path) -> None:
 
 def _against_original(request: Mapping[str, Any], fmt: ExportFormat, out: Path) -> EquivalenceResult:
     direction = request["direction"]
-    specs = [InputSpec.parse(s) for s in request["inputs"]]
-    warnings: list[str] = list(request.get("warnings", []))
-    seed = int(request["seed"])
-    versions = seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
+    p = prepare(request)
     weights = Path(request["weights"]) if request.get("weights") else None
-    fixed = [True] * len(specs)  # an artefact is exported for the shapes asked for
+    fixed = [True] * len(p.specs)  # an artefact is exported for the shapes asked for
     if direction == "torch2tf":
         from migrator.verify.torch2tf import TorchToKeras, randomise_torch_norm_stats
 
         models = build_models(request)
-        t2k = TorchToKeras.open(request["model"], models, record, len(specs))
+        t2k = TorchToKeras.open(request["model"], models, p.record, len(p.specs))
         if weights is not None:
             _torch_checkpoint(t2k.tmodel, weights)
         else:
-            t2k.n_bn = randomise_torch_norm_stats(t2k.tmodel, rng)
-        batches = Batches(specs, t2k.in_perms, seed, int(request["samples"]), fixed)
-        t2k.move_weights(record, request["original"], batches.batch(0), warnings)
+            t2k.n_bn = randomise_torch_norm_stats(t2k.tmodel, p.rng)
+        batches = Batches(p.specs, t2k.in_perms, p.seed, int(request["samples"]), fixed)
+        t2k.move_weights(p.record, request["original"], batches.batch(0), p.warnings)
         session: Any = t2k
         migrated = t2k.kmodel
     else:
@@ -95,29 +87,23 @@ def _against_original(request: Mapping[str, Any], fmt: ExportFormat, out: Path) 
 
         keras.backend.clear_session()
         models = build_models(request)
-        k2t = KerasToTorch.open(request["model"], models, record, len(specs))
-        batches = Batches(specs, k2t.in_perms, seed, int(request["samples"]), fixed)
+        k2t = KerasToTorch.open(request["model"], models, p.record, len(p.specs))
+        batches = Batches(p.specs, k2t.in_perms, p.seed, int(request["samples"]), fixed)
         if weights is not None:
-            k2t.run_original(batches.batch(0), warnings)  # a subclassed Keras model builds on a call
+            k2t.run_original(batches.batch(0), p.warnings)  # a subclassed Keras model builds on a call
             _keras_checkpoint(k2t.kmodel, weights)
-        k2t.move_weights(record, batches.batch(0), warnings, None if weights is not None else rng)
+        k2t.move_weights(p.record, batches.batch(0), p.warnings, None if weights is not None else p.rng)
         session = k2t
         migrated = k2t.tmodel
-    against = AgainstOriginal(session, _no_runner, migrated_framework(direction) is Framework.KERAS)
-    warnings.extend(write(migrated, fmt, out, against.target_inputs(batches.batch(0))))
-    against = AgainstOriginal(session, load(fmt, out), migrated_framework(direction) is Framework.KERAS)
-    return compare(against, batches, request, warnings, versions, direction)
-
-
-def _no_runner(xs: Any) -> list[Any]:  # pragma: no cover - replaced before any run
-    raise ExportError("the artefact is not loaded yet")
+    int32 = migrated_framework(direction) is Framework.KERAS
+    example = target_inputs(session.in_perms, batches.batch(0), int32)
+    p.warnings.extend(write(migrated, fmt, out, example))
+    against = AgainstOriginal(session, load(fmt, out), int32)
+    return compare(against, batches, request, p.warnings, p.versions, direction)
 
 
 def _model_only(request: Mapping[str, Any], fmt: ExportFormat, out: Path) -> EquivalenceResult:
-    specs = [InputSpec.parse(s) for s in request["inputs"]]
-    warnings: list[str] = list(request.get("warnings", []))
-    seed = int(request["seed"])
-    versions = seed_everything(seed)
+    p = prepare(request)
     import keras
     import torch
 
@@ -131,7 +117,7 @@ def _model_only(request: Mapping[str, Any], fmt: ExportFormat, out: Path) -> Equ
     side = Framework.KERAS if is_keras else Framework.TORCH
     if side not in fmt.frameworks:
         raise ExportError(f"--format {fmt.value} does not apply to a {side.value} model")
-    batches = Batches(specs, [], seed, int(request["samples"]), [True] * len(specs))
+    batches = Batches(p.specs, [], p.seed, int(request["samples"]), [True] * len(p.specs))
     x0 = batches.batch(0)
     weights = Path(request["weights"]) if request.get("weights") else None
     if is_keras:
@@ -146,10 +132,10 @@ def _model_only(request: Mapping[str, Any], fmt: ExportFormat, out: Path) -> Equ
         if weights is not None:
             _torch_checkpoint(model, weights)
     if not weights:
-        warnings.append("no --weights: the artefact carries the model's initial weights")
-    warnings.extend(write(model, fmt, out, x0))
+        p.warnings.append("no --weights: the artefact carries the model's initial weights")
+    p.warnings.extend(write(model, fmt, out, x0))
     session = AgainstModel(model, load(fmt, out), is_keras)
-    return compare(session, batches, request, warnings, versions, request["direction"])
+    return compare(session, batches, request, p.warnings, p.versions, request["direction"])
 
 
 def run(request: Mapping[str, Any]) -> EquivalenceResult:
@@ -162,25 +148,7 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    try:
-        result = run(request)
-    except (UserCodeError, ExprError, ExportError) as exc:
-        result = EquivalenceResult(
-            direction=request["direction"],
-            original=Path(request.get("original") or request["migrated"]).name,
-            migrated=Path(request["migrated"]).name,
-            via=None,
-            model=request["model"],
-            verdict=Verdict.ERROR,
-            tolerance=Tolerance(**request["tolerance"]),
-            error=str(exc),
-            seed=request["seed"],
-        )
-        if os.environ.get("FWMIGRATE_DEBUG") == "1":
-            traceback.print_exc()
-    Path(request["result"]).write_text(result.dumps(), encoding="utf-8")
-    return 0
+    return serve(argv, run, (UserCodeError, ExprError, ExportError))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ weights moved, and per-layer capture installed."""
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -404,6 +405,32 @@ def class_perms(record: Mapping[str, Any], name: str, n_inputs: int) -> tuple[li
     in_perms: list[Perm] = [i.get("perm") for i in cls.get("inputs", [])]
     out_perms: list[Perm] = [o.get("perm") for o in cls.get("outputs", [])]
     return [*in_perms, *([None] * max(0, n_inputs - len(in_perms)))], out_perms
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a verification (or export) run starts from: the parsed inputs, the warnings so far,
+    the seed and the frameworks seeded with it (their versions), a NumPy generator from the same
+    seed, and the migration record (empty when the request names none)."""
+
+    specs: list[InputSpec]
+    warnings: list[str]
+    seed: int
+    versions: dict[str, str]
+    rng: np.random.Generator
+    record: dict[str, Any]
+
+
+def prepare(request: Mapping[str, Any]) -> Prepared:
+    specs = [InputSpec.parse(s) for s in request["inputs"]]
+    seed = int(request["seed"])
+    versions = seed_everything(seed)
+    record: dict[str, Any] = {}
+    if request.get("record"):
+        record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
+    return Prepared(
+        specs, list(request.get("warnings", [])), seed, versions, np.random.default_rng(seed), record
+    )
 
 
 def seed_everything(seed: int) -> dict[str, str]:

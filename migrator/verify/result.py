@@ -8,7 +8,9 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -359,3 +361,22 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+def request_error(
+    request: Mapping[str, Any], direction: str, message: str, warnings: Sequence[str] = ()
+) -> EquivalenceResult:
+    """The ``error`` result of a verification or export request (the dict its subprocess reads):
+    the files by name, the model, the tolerance and the seed asked for, and why it could not run."""
+    return EquivalenceResult(
+        direction=direction,
+        original=Path(request.get("original") or request["migrated"]).name,
+        migrated=Path(request["migrated"]).name,
+        via=Path(request["via"]).name if request.get("via") else None,
+        model=request["model"],
+        verdict=Verdict.ERROR,
+        tolerance=Tolerance(**request["tolerance"]),
+        error=message,
+        seed=request["seed"],
+        warnings=tuple(warnings),
+    )

@@ -26,10 +26,10 @@ from migrator.verify.driver import (
     compare,
     load_file,
     momentum_row,
-    seed_everything,
+    prepare,
 )
 from migrator.verify.result import ROUND_TRIP, Comparison, EquivalenceResult, Tolerance
-from migrator.verify.spec import InputSpec, LoadMode
+from migrator.verify.spec import LoadMode
 from migrator.verify.tf2torch import KerasToTorch, fused_activation, layout_warnings
 from migrator.verify.tf2torch_transfer import KerasPair, keras_get
 from migrator.verify.torch2tf import TorchToKeras, randomise_torch_norm_stats
@@ -192,14 +192,11 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     """``original`` (torch), ``via`` (its torch2tf output, record ``record``) and ``migrated`` (the
     tf2torch output of ``via``, record ``final_record``)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    specs = [InputSpec.parse(s) for s in request["inputs"]]
-    warnings: list[str] = list(request.get("warnings", []))
-    seed = int(request["seed"])
-    versions = seed_everything(seed)
+    p = prepare(request)
+    specs, warnings, seed, versions, rng = p.specs, p.warnings, p.seed, p.versions, p.rng
     import keras
 
-    rng = np.random.default_rng(seed)
-    first_record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
+    first_record = p.record
     second_record = json.loads(Path(request["final_record"]).read_text(encoding="utf-8"))
     expr, mode = str(request["model"]), LoadMode(request["load_mode"])
     keras.backend.clear_session()  # Keras default layer names as the tf2torch migration counted them

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from migrator.verify import process
-from migrator.verify.result import ROUND_TRIP, EquivalenceResult, Verdict
+from migrator.verify.result import ROUND_TRIP, EquivalenceResult, request_error
 from migrator.verify.spec import VerifyOptions
 from migrator.verify.static import forward_warnings
 from migrator.verify.worker import record_direction
@@ -55,18 +55,7 @@ def verify_files(
         }
 
         def error(message: str) -> EquivalenceResult:
-            return EquivalenceResult(
-                direction=direction,
-                original=original.name,
-                migrated=migrated.name,
-                via=via.name if via is not None else None,
-                model=options.model,
-                verdict=Verdict.ERROR,
-                tolerance=options.tolerance,
-                error=message,
-                seed=options.seed,
-                warnings=tuple(warnings),
-            )
+            return request_error(request, direction, message, warnings)
 
         return run_worker(
             "migrator.verify.worker", request, Path(tmp), original.resolve().parent, options.timeout, error

@@ -4,10 +4,8 @@ the verification subprocess."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ from migrator.verify.driver import (
     class_perms,
     compare,
     momentum_row,
-    seed_everything,
+    prepare,
 )
 from migrator.verify.expr import called_name, evaluate
 from migrator.verify.result import Comparison, EquivalenceResult, Tolerance
@@ -350,24 +348,20 @@ def layout_warnings(in_perms: list[Perm], specs: list[InputSpec], owner: str) ->
 
 def run(request: Mapping[str, Any]) -> EquivalenceResult:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    specs = [InputSpec.parse(s) for s in request["inputs"]]
-    warnings: list[str] = list(request.get("warnings", []))
-    seed = int(request["seed"])
-    versions = seed_everything(seed)
+    p = prepare(request)
     import keras
 
-    rng = np.random.default_rng(seed)
-    record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
+    record = p.record
     # layers of a functional model are recorded by name; Keras numbers default names per process
     keras.backend.clear_session()
     models = build_models(request)
-    session = KerasToTorch.open(request["model"], models, record, len(specs))
-    warnings.extend(layout_warnings(session.in_perms, specs, session.owner))
-    fixed = _declared_spatial(session.kmodel, len(specs))
-    batches = Batches(specs, session.in_perms, seed, int(request["samples"]), fixed)
-    session.move_weights(record, batches.batch(0), warnings, rng)
+    session = KerasToTorch.open(request["model"], models, record, len(p.specs))
+    p.warnings.extend(layout_warnings(session.in_perms, p.specs, session.owner))
+    fixed = _declared_spatial(session.kmodel, len(p.specs))
+    batches = Batches(p.specs, session.in_perms, p.seed, int(request["samples"]), fixed)
+    session.move_weights(record, batches.batch(0), p.warnings, p.rng)
     session.install(session.pairs)
-    result = compare(session, batches, request, warnings, versions, "tf2torch")
+    result = compare(session, batches, request, p.warnings, p.versions, "tf2torch")
     from migrator.verify.training import with_train_steps
 
     def retransfer() -> None:

@@ -4,12 +4,10 @@ Weights move torch -> Keras (``migrator.verify.transfer``); runs in the verifica
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +24,9 @@ from migrator.verify.driver import (
     class_perms,
     compare,
     momentum_row,
-    seed_everything,
+    prepare,
 )
 from migrator.verify.result import Comparison, EquivalenceResult, Tolerance
-from migrator.verify.spec import InputSpec
 from migrator.verify.transfer import Pair, TransferError, pair_modules, transfer
 
 
@@ -273,19 +270,15 @@ def _momentum_check(
 
 def run(request: Mapping[str, Any]) -> EquivalenceResult:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    specs = [InputSpec.parse(s) for s in request["inputs"]]
-    warnings: list[str] = list(request.get("warnings", []))
-    seed = int(request["seed"])
-    versions = seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    record = json.loads(Path(request["record"]).read_text(encoding="utf-8"))
+    p = prepare(request)
+    record = p.record
     models = build_models(request)
-    session = TorchToKeras.open(request["model"], models, record, len(specs))
-    session.n_bn = randomise_torch_norm_stats(session.tmodel, rng)
-    batches = Batches(specs, session.in_perms, seed, int(request["samples"]))
-    session.move_weights(record, request["original"], batches.batch(0), warnings)
+    session = TorchToKeras.open(request["model"], models, record, len(p.specs))
+    session.n_bn = randomise_torch_norm_stats(session.tmodel, p.rng)
+    batches = Batches(p.specs, session.in_perms, p.seed, int(request["samples"]))
+    session.move_weights(record, request["original"], batches.batch(0), p.warnings)
     session.install(session.pairs)
-    result = compare(session, batches, request, warnings, versions, "torch2tf")
+    result = compare(session, batches, request, p.warnings, p.versions, "torch2tf")
     from migrator.verify.training import with_train_steps
 
     def retransfer() -> None:

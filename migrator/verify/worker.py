@@ -13,13 +13,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from migrator.verify.driver import UserCodeError
 from migrator.verify.expr import ExprError
-from migrator.verify.result import EquivalenceResult, Tolerance, Verdict
+from migrator.verify.result import EquivalenceResult, request_error
 
 DIRECTIONS = ("torch2tf", "tf2torch")
 
@@ -52,28 +52,27 @@ def run(request: Mapping[str, Any]) -> EquivalenceResult:
     return torch2tf.run(request)
 
 
-def main(argv: list[str]) -> int:
+def serve(
+    argv: list[str],
+    run_request: Callable[[Mapping[str, Any]], EquivalenceResult],
+    errors: tuple[type[Exception], ...],
+) -> int:
+    """A worker's main: read the request, run it, and write its result (an ``error`` result for
+    the user's mistakes in ``errors``) where the request says. Shared by verify and export."""
     request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    out = Path(request["result"])
-    tol = Tolerance(**request["tolerance"])
     try:
-        result = run(request)
-    except (UserCodeError, ExprError) as exc:
-        result = EquivalenceResult(
-            direction=request.get("direction") or record_direction(Path(request["record"])),
-            original=Path(request["original"]).name,
-            migrated=Path(request["migrated"]).name,
-            via=Path(request["via"]).name if request.get("via") else None,
-            model=request["model"],
-            verdict=Verdict.ERROR,
-            tolerance=tol,
-            error=str(exc),
-            seed=request["seed"],
-        )
+        result = run_request(request)
+    except errors as exc:
+        direction = request.get("direction") or record_direction(Path(request["record"]))
+        result = request_error(request, direction, str(exc))
         if os.environ.get("FWMIGRATE_DEBUG") == "1":
             traceback.print_exc()
-    out.write_text(result.dumps(), encoding="utf-8")
+    Path(request["result"]).write_text(result.dumps(), encoding="utf-8")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return serve(argv, run, (UserCodeError, ExprError))
 
 
 if __name__ == "__main__":
