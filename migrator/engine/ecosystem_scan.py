@@ -117,6 +117,8 @@ def collect(plan: TrainingPlan, every: Sequence[cst.BaseStatement], rules: RuleS
 def _samplers(plan: TrainingPlan, every: Sequence[cst.BaseStatement], resolve: Resolve) -> None:
     """``sampler = DistributedSampler(ds)`` taken by ``DataLoader(..., sampler=sampler)``: the
     DataLoader shards the dataset itself, the sampler's statement goes."""
+    if SAMPLER not in plan.objects.values():
+        return  # nothing to look for: spare the walk over every statement
     taken: set[str] = set()
 
     class Loaders:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from migrator.engine.codegen import node_code
+
 # target module prefix -> (local alias, import statement that binds it)
 _PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("keras.layers.", "layers", "from keras import layers"),
@@ -130,4 +132,4 @@ _RENDER = cst.Module(body=[])
 
 
 def code_of(node: cst.CSTNode) -> str:
-    return _RENDER.code_for_node(node)
+    return node_code(node, _RENDER)

@@ -7,8 +7,10 @@ from functools import lru_cache
 
 import libcst as cst
 
+from migrator.engine.codegen import module_code
 from migrator.engine.emitter import Emitter, code_of
-from migrator.engine.names import build_import_table, import_bindings
+from migrator.engine.names import build_import_table, dotted, import_bindings
+from migrator.engine.parse import parse_module
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.train_plan import TrainingPlan
 from migrator.engine.transformer import TorchToKeras
@@ -31,7 +33,7 @@ _STRINGS_AND_COMMENTS = re.compile(
 
 def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin>") -> MigrationResult:
     """Migrate PyTorch source text to Keras 3. Raises ``libcst.ParserSyntaxError`` on bad syntax."""
-    module = cst.parse_module(source)
+    module = parse_module(source)
     imports = build_import_table(module, frozenset({"torch"}))
     if not imports.bindings:
         record = MigrationRecord(Direction.TORCH2TF, source_name, (), ())
@@ -66,7 +68,7 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
         training = training_record(plan, transformer.train_code, rules, imports.resolve, module)
     record = MigrationRecord(Direction.TORCH2TF, source_name, classes, tuple(transformer.records), training)
     findings = tuple(sorted(transformer.findings))
-    code = new.code
+    code = module_code(new)
     return MigrationResult(code, findings, record, changed=code != source)
 
 
@@ -101,12 +103,7 @@ def _layers_not_models(module: cst.Module, names: set[str], emitter: Emitter) ->
 def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]) -> cst.Module:
     """Drop torch imports nothing refers to any more; add the keras imports the output uses."""
     body = list(module.body)
-    existing = {
-        code_of(s).strip()
-        for s in body
-        if isinstance(s, cst.SimpleStatementLine)
-        and all(isinstance(x, cst.Import | cst.ImportFrom) for x in s.body)
-    }
+    existing = {_import_text(s) for s in body if isinstance(s, cst.SimpleStatementLine)}
     insert_at: int | None = None
     leading: list[cst.EmptyLine] = []
     new_body: list[cst.BaseStatement] = []
@@ -158,6 +155,29 @@ def _rewrite_imports(module: cst.Module, kept_roots: set[str], wanted: list[str]
         new_stmts[0] = new_stmts[0].with_changes(leading_lines=leading)
     new_body[insert_at:insert_at] = new_stmts
     return module.with_changes(body=new_body)
+
+
+def _import_text(stmt: cst.SimpleStatementLine) -> str | None:
+    """``import a.b as c`` / ``from a import b, c`` in canonical spelling (whatever the spacing,
+    comments and parentheses), for a line that is one import; else None."""
+    if len(stmt.body) != 1:
+        return None
+    imp = stmt.body[0]
+    if not isinstance(imp, cst.Import | cst.ImportFrom) or isinstance(imp.names, cst.ImportStar):
+        return None
+    names = []
+    for alias in imp.names:
+        name = dotted(alias.name)
+        asname = alias.asname.name if alias.asname is not None else None
+        if name is None or not (asname is None or isinstance(asname, cst.Name)):
+            return None
+        names.append(name if asname is None else f"{name} as {asname.value}")
+    if isinstance(imp, cst.Import):
+        return f"import {', '.join(names)}"
+    module = dotted(imp.module) if imp.module is not None else ""
+    if module is None:
+        return None
+    return f"from {'.' * len(imp.relative)}{module} import {', '.join(names)}"
 
 
 def _single(imp: cst.Import | cst.ImportFrom, alias: cst.ImportAlias) -> cst.Import | cst.ImportFrom:

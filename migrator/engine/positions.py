@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cache
 
 import libcst as cst
 
@@ -53,13 +54,30 @@ def call_positions(stmts: list[StmtPos]) -> list[Pos]:
     stack: list[ast.AST] = []
     for sp in stmts:
         stack.extend(c for c in ast.iter_child_nodes(sp.node) if not isinstance(c, ast.stmt))
+    push = stack.append
     while stack:
         n = stack.pop()
+        t: type = type(n)
         if isinstance(n, ast.Call):
             calls.append((n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)))
-        stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, ast.stmt))
+        for name in _child_fields(t):
+            v = getattr(n, name)
+            if type(v) is list:
+                for c in v:
+                    if isinstance(c, ast.AST) and not isinstance(c, ast.stmt):
+                        push(c)
+            elif isinstance(v, ast.AST) and not isinstance(v, ast.stmt):
+                push(v)
     calls.sort()
     return [(c[0], c[1] + 1) for c in calls]
+
+
+@cache
+def _child_fields(t: type) -> tuple[str, ...]:
+    """The fields of an ast node type that may hold child nodes (``ctx`` is always Load/Store/Del);
+    ``ast.iter_child_nodes`` costs a generator and an isinstance per field."""
+    fields: tuple[str, ...] = getattr(t, "_fields", ())
+    return tuple(f for f in fields if f != "ctx")
 
 
 _STATEMENTS = frozenset(

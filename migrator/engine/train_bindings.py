@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import libcst as cst
 
@@ -41,6 +41,29 @@ def literal_names(module: cst.Module) -> dict[str, str]:
     return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and "\0" not in v}
 
 
+class LiteralNames(Mapping[str, str]):
+    """``literal_names(module)``, computed the first time a name is looked up: most training
+    set-ups have no free name, and the file is then not walked at all."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self._module = module
+        self._names: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = literal_names(self._module)
+        return self._names
+
+    def __getitem__(self, name: str) -> str:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def one_line(code: str) -> str:
     """Code spread over lines inside brackets, on one line."""
     flat = re.sub(r"\s*\n\s*", " ", code.strip())
@@ -57,7 +80,7 @@ def _free(expr: str) -> list[str]:
     return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in _BUILTINS]
 
 
-def with_bindings(setup: Sequence[Sequence[str]], known: dict[str, str], model: str) -> list[list[str]]:
+def with_bindings(setup: Sequence[Sequence[str]], known: Mapping[str, str], model: str) -> list[list[str]]:
     """The set-up, each entry preceded by definitions (from ``known``: literal values, training
     objects built earlier in the file) of the free names it uses and nothing before defines."""
     bound = {model, "steps_per_epoch", "_fwm_pred", "_fwm_target"}

@@ -10,7 +10,7 @@ import libcst as cst
 from migrator.engine.args import bind_arguments
 from migrator.engine.emitter import code_of
 from migrator.engine.site import CallSite
-from migrator.engine.train_bindings import literal_names, with_bindings
+from migrator.engine.train_bindings import LiteralNames, with_bindings
 from migrator.engine.train_plan import Action, StepKind, TrainingPlan
 from migrator.engine.values import literal
 from migrator.rules.loader import RuleSet
@@ -120,7 +120,7 @@ def training_record(
             src["clip"] = tgt["clip"] = {"kind": kind, "value": float(value)}
         else:
             notes.append(f"clipping by {code_of(clip.value)} is not a literal: not reproduced in the check")
-    known = literal_names(module)
+    known = LiteralNames(module)
     src["setup"] = with_bindings(src["setup"], known, opt.model)
     tgt["setup"] = with_bindings(tgt["setup"], known, opt.model)
     return {

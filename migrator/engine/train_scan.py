@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from migrator.engine.emitter import code_of
+from migrator.engine.names import dotted
 from migrator.engine.train_plan import Action, StepKind, TrainingPlan
 from migrator.engine.walk import Walker
 from migrator.rules.loader import RuleSet
@@ -89,7 +90,8 @@ def _method_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
     call = expr.value
     if not isinstance(call.func, cst.Attribute):
         return None
-    return code_of(call.func.value), call.func.attr.value, call
+    recv = call.func.value
+    return dotted(recv) or code_of(recv), call.func.attr.value, call  # dotted: no render for names
 
 
 def _assigned_call(stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:

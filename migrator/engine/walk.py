@@ -9,8 +9,9 @@ is what keeps migration within 2x of parse + codegen (docs/performance.md).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from functools import cache
+import typing
+from collections.abc import Callable, Sequence
+from functools import cache, lru_cache
 from typing import Any
 
 import libcst as cst
@@ -111,16 +112,42 @@ def _kind(t: type) -> int:
 
 
 Leave = Callable[[Any, Any], Any]
+_Entry = tuple[Visit | None, Leave | None, bool, tuple[str, ...]]
+
+
+def _data_only(annotation: object) -> bool:
+    """A field typed ``str``, ``bool`` or an optional string never holds a node (``Name.value``)."""
+    if annotation in (str, bool):
+        return True
+    args = typing.get_args(annotation)
+    return bool(args) and all(a in (str, type(None), cst.MaybeSentinel) for a in args)
 
 
 @cache
 def _field_names(t: type) -> tuple[str, ...]:
     """The fields of a node type that can hold nodes to walk, in source order (per type, once)."""
-    names = tuple(x.name for x in dataclasses.fields(t) if not _formatting_field(x.name))
+    names = tuple(
+        x.name for x in dataclasses.fields(t) if not _formatting_field(x.name) and not _data_only(x.type)
+    )
     order = _ORDER.get(t)
     if order is not None:
         names = order + tuple(n for n in names if n not in order)
     return names
+
+
+@lru_cache(maxsize=2048)  # bounded: visitors defined inside functions are new classes per call
+def _handler_names(visitor: type, t: type) -> tuple[str | None, str | None]:
+    """The visitor class's ``visit_X``/``leave_X`` for a node type, unless absent or libcst's no-op
+    default (``CSTTransformer`` defines both for every node type; calling them costs two calls per
+    node). Decided once per (visitor class, node type), not once per walk."""
+
+    def own(name: str) -> str | None:
+        fn = getattr(visitor, name, None)
+        if fn is None or getattr(fn, "__module__", "").startswith("libcst."):
+            return None
+        return name
+
+    return own(f"visit_{t.__name__}"), own(f"leave_{t.__name__}")
 
 
 class Walker:
@@ -141,38 +168,32 @@ class Walker:
         self._on_enter = on_enter
         self._on_exit = on_exit
         self._hook_types = hook_types  # enter/exit are called for these node types only
-        self._dispatch: dict[type, tuple[Visit | None, Leave | None]] = {}
+        # per node type: visit_X, leave_X, whether enter/exit apply, the fields to walk
+        self._dispatch: dict[type, _Entry] = {}
 
-    def _handlers(self, t: type) -> tuple[Visit | None, Leave | None]:
-        h = self._dispatch.get(t)
-        if h is None:
-            h = (self._own(f"visit_{t.__name__}"), self._own(f"leave_{t.__name__}"))
-            self._dispatch[t] = h
-        return h
-
-    def _own(self, name: str) -> Callable[..., Any] | None:
-        """The visitor's handler, unless it is libcst's no-op default (``CSTTransformer`` defines
-        ``visit_X``/``leave_X`` for every node type; calling them costs two calls per node)."""
-        fn = getattr(type(self._visitor), name, None)
-        if fn is None or getattr(fn, "__module__", "").startswith("libcst."):
-            return None
-        return getattr(self._visitor, name)  # type: ignore[no-any-return]
+    def _entry(self, t: type) -> _Entry:
+        visitor_type: type = type(self._visitor)
+        visit, leave = _handler_names(visitor_type, t)
+        entry = (
+            getattr(self._visitor, visit) if visit is not None else None,
+            getattr(self._visitor, leave) if leave is not None else None,
+            (self._on_enter is not None or self._on_exit is not None) and t in self._hook_types,
+            _field_names(t),
+        )
+        self._dispatch[t] = entry
+        return entry
 
     def walk(self, node: cst.CSTNode) -> Any:
         t = type(node)
-        h = self._dispatch.get(t)
-        visit, leave = h if h is not None else self._handlers(t)
-        hooked = t in self._hook_types
+        entry = self._dispatch.get(t)
+        visit, leave, hooked, names = entry if entry is not None else self._entry(t)
         if hooked and self._on_enter is not None:
             self._on_enter(node)
-        descend = True
-        if visit is not None and visit(node) is False:
-            descend = False
         updated = node
-        if descend:
-            changes: dict[str, Any] = {}
+        if visit is None or visit(node) is not False:
+            changes: dict[str, Any] | None = None
             kinds = _KIND
-            for name in _field_names(t):
+            for name in names:
                 value = getattr(node, name)
                 t = type(value)
                 k = kinds.get(t)
@@ -181,33 +202,62 @@ class Walker:
                 if k == 1:
                     new = self.walk(value)
                     if new is not value:
+                        if changes is None:
+                            changes = {}
                         changes[name] = new
                 elif k == 0 and t in _SEQ and value:
-                    new_items: list[Any] = []
-                    changed = False
-                    for item in value:
-                        ti = type(item)
-                        ki = kinds.get(ti)
-                        if ki is None:
-                            ki = _kind(ti)
-                        if ki == 1:
-                            new_item = self.walk(item)
-                            if new_item is not item:
-                                changed = True
-                                if isinstance(new_item, cst.FlattenSentinel):
-                                    new_items.extend(new_item.nodes)
-                                    continue
-                                if new_item is cst.RemovalSentinel.REMOVE:
-                                    continue
-                            new_items.append(new_item)
-                        else:
-                            new_items.append(item)
-                    if changed:
-                        changes[name] = tuple(new_items)
-            if changes:
-                updated = node.with_changes(**changes)
+                    new_items = self._walk_items(value)
+                    if new_items is not None:
+                        if changes is None:
+                            changes = {}
+                        changes[name] = new_items
+            if changes is not None:
+                updated = _replace(node, changes)
         if hooked and self._on_exit is not None:
             self._on_exit(node)
         if leave is not None:
             return leave(node, updated)
         return updated
+
+    def _walk_items(self, value: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The walked items of a sequence field, or None when none of them changed."""
+        kinds = _KIND
+        new_items: list[Any] = []
+        changed = False
+        for item in value:
+            ti = type(item)
+            ki = kinds.get(ti)
+            if ki is None:
+                ki = _kind(ti)
+            if ki == 1:
+                new_item = self.walk(item)
+                if new_item is not item:
+                    changed = True
+                    if isinstance(new_item, cst.FlattenSentinel):
+                        new_items.extend(new_item.nodes)
+                        continue
+                    if new_item is cst.RemovalSentinel.REMOVE:
+                        continue
+                new_items.append(new_item)
+            else:
+                new_items.append(item)
+        return tuple(new_items) if changed else None
+
+
+_set = object.__setattr__
+
+
+@cache
+def _all_fields(t: type) -> tuple[str, ...]:
+    return tuple(x.name for x in dataclasses.fields(t))
+
+
+def _replace(node: cst.CSTNode, changes: dict[str, Any]) -> cst.CSTNode:
+    """``node.with_changes(**changes)``, validated the same way, without ``dataclasses.replace``'s
+    per-call field introspection and keyword plumbing (a node is rebuilt for every changed child)."""
+    t = type(node)
+    new = object.__new__(t)
+    for name in _all_fields(t):
+        _set(new, name, changes[name] if name in changes else getattr(node, name))
+    new._validate()
+    return new

@@ -7,10 +7,12 @@ from types import MappingProxyType
 
 import libcst as cst
 
+from migrator.engine.codegen import module_code
 from migrator.engine.emitter import code_of
 from migrator.engine.migrate import _STRINGS_AND_COMMENTS, _after_docstring
 from migrator.engine.migrate import HEADER as TORCH2TF_HEADER
 from migrator.engine.names import ImportTable, build_import_table, import_bindings
+from migrator.engine.parse import parse_module
 from migrator.engine.positions import HOOK_TYPES, PositionTracker, index_module
 from migrator.engine.tf2torch.analysis import Analysis, canonical, keras_side
 from migrator.engine.tf2torch.eco_scan import scan as scan_ecosystem
@@ -44,7 +46,7 @@ def migrate_keras_source(
 
     ``input_shape`` (Keras layout, without the batch axis) declares the input of every model class
     that neither declares one (``model.build(...)``) nor is used inside another class."""
-    module = cst.parse_module(source)
+    module = parse_module(source)
     imports = build_import_table(module, _ROOTS | {"migrator"})
     imports = ImportTable(MappingProxyType({k: v for k, v in imports.bindings.items() if keras_side(v)}))
     if not imports.bindings:
@@ -65,11 +67,12 @@ def migrate_keras_source(
     transformer = KerasToTorch(rules, imports, emitter, analysis, tracker, plan)
     new = Walker(transformer, tracker.enter, tracker.exit, HOOK_TYPES).walk(module)
     new = _drop_inlined_helpers(new, module, transformer, tracker)
-    support = {n for n in transformer.support if re.search(rf"\b{n}\(", new.code)}
+    text = module_code(new)
+    support = {n for n in transformer.support if re.search(rf"\b{n}\(", text)}
     for name in support:
         for qualified in NEEDS[name]:
             emitter.name(qualified)  # the imports the snippet needs
-    code_now = _STRINGS_AND_COMMENTS.sub(" ", new.code + "".join(SUPPORT[n] for n in sorted(support)))
+    code_now = _STRINGS_AND_COMMENTS.sub(" ", text + "".join(SUPPORT[n] for n in sorted(support)))
     wanted = [line for line in emitter.import_lines() if _still_used(line, code_now)]
     new = _rewrite_imports(new, wanted)
     new = _add_support(new, support)
@@ -99,7 +102,7 @@ def migrate_keras_source(
     record = MigrationRecord(
         Direction.TF2TORCH, source_name, tuple(classes), tuple(transformer.records), training
     )
-    code = new.code
+    code = module_code(new)
     return MigrationResult(code, tuple(sorted(transformer.findings)), record, changed=code != source)
 
 
@@ -221,7 +224,7 @@ def _rewrite_imports(module: cst.Module, wanted: list[str]) -> cst.Module:
     existing = {code_of(s).strip() for s in new_body if _is_import_line(s)}
     lines = [w for w in wanted if w not in existing]
     stmts: list[cst.BaseStatement] = [cst.parse_statement(w + "\n") for w in lines]
-    has_header = HEADER in module.code
+    has_header = HEADER in module_code(module)
     if not has_header:
         # a file that torch2tf wrote says so in its header: that line is no longer true
         leading = [ln for ln in leading if ln.comment is None or ln.comment.value != TORCH2TF_HEADER]

@@ -1,0 +1,57 @@
+"""The engine's parser skips libcst's node validation while it parses, and only then."""
+
+from __future__ import annotations
+
+import threading
+
+import libcst as cst
+import pytest
+
+from migrator.engine.parse import parse_module
+from tests.conftest import ROOT
+
+SOURCES = sorted((ROOT / "fixtures").glob("*/*/input.py"))
+
+
+def test_every_fixture_is_compared():
+    assert len(SOURCES) > 40  # both directions' fixtures; an empty glob would skip the comparison
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_same_tree_as_libcst(path):
+    source = path.read_text()
+    fast = parse_module(source)
+    assert fast.deep_equals(cst.parse_module(source))
+    assert fast.code == source
+
+
+def test_nodes_built_after_a_parse_are_validated():
+    parse_module("x = 1\n")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("")
+
+
+def test_validation_is_restored_after_a_syntax_error():
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_module("def broken(:\n")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("")
+
+
+def test_parses_in_threads_leave_validation_in_place():
+    source = (ROOT / "fixtures" / "torch2tf" / "lenet" / "input.py").read_text()
+    expected = cst.parse_module(source)
+    results: list[bool] = []
+
+    def work() -> None:
+        for _ in range(20):
+            results.append(parse_module(source).deep_equals(expected))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 80
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("")
