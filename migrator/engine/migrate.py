@@ -19,7 +19,8 @@ from migrator.rules.loader import RuleSet
 from migrator.types import ClassRecord, Direction, MigrationRecord, MigrationResult
 
 HEADER = "# Migrated from PyTorch by fwmigrate (torch2tf). Feature maps are channels-last (NHWC)."
-_SHORT_NAMES = ("layers", "ops", "tf")
+# the short names the output would bind (`from keras import layers, ops`, `import tensorflow as tf`)
+_SHORT_NAMES = re.compile(r"(?<![\w.])(layers|ops|tf)\b")
 # a file without any of these words has no training code: the training scan is skipped
 _TRAINING_WORDS = re.compile(
     r"optim|backward|no_grad|inference_mode|state_dict|\bsave\b|\bload\b|Loss|loss|DataLoader|Dataset"
@@ -39,7 +40,7 @@ def migrate_torch_source(source: str, rules: RuleSet, source_name: str = "<stdin
         record = MigrationRecord(Direction.TORCH2TF, source_name, (), ())
         return MigrationResult(source, (), record, changed=False)
     code_only = _STRINGS_AND_COMMENTS.sub(" ", source)
-    taken = frozenset(n for n in _SHORT_NAMES if re.search(rf"(?<![\w.]){n}\b", code_only))
+    taken = frozenset(_SHORT_NAMES.findall(code_only))
     emitter = Emitter(taken)
     torch_classes = frozenset(_torch_classes(module, imports.resolve))
     tracker = PositionTracker(index_module(source))

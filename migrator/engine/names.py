@@ -12,6 +12,8 @@ from types import MappingProxyType
 
 import libcst as cst
 
+from migrator.engine.walk import Walker
+
 # Some APIs are re-exported under several names; map them to the one rules use.
 _CANONICAL = MappingProxyType(
     {
@@ -98,7 +100,7 @@ def local_names(fn: cst.FunctionDef) -> set[str]:
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             _collect(node.target, names)
 
-    fn.visit(Targets())
+    Walker(Targets()).walk(fn)
     return names
 
 

@@ -402,7 +402,7 @@ def _training_calls(stmt: cst.BaseStatement, model: str) -> cst.BaseStatement:
                 return updated.with_changes(args=[*args, kwarg("training", cst.Name("True"))])
             return updated
 
-    out = stmt.visit(Add())
+    out = Walker(Add()).walk(stmt)
     assert isinstance(out, cst.BaseStatement)
     return out
 
