@@ -68,6 +68,17 @@ def test_import_styles_resolve_to_the_same_rules(torch2tf_rules: RuleSet, style:
     assert "torch" not in out.split("\n", 1)[1], "no torch import is left"
 
 
+@pytest.mark.parametrize(
+    "existing",
+    ["import keras  # the output's own", "# for the migrated code\nimport keras", "import  keras"],
+)
+def test_an_import_the_file_already_has_is_not_added_again(torch2tf_rules: RuleSet, existing: str) -> None:
+    src = f"{existing}\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n"
+    out = _migrate(torch2tf_rules, src)
+    assert [ln.split("#")[0].split() for ln in out.splitlines()].count(["import", "keras"]) == 1, out
+    assert "class Net(keras.Model):" in out
+
+
 def test_user_names_layers_and_ops_are_not_shadowed(torch2tf_rules: RuleSet) -> None:
     src = "import torch.nn as nn\n\nlayers = [nn.Linear(2, 2)]\nops = layers\n"
     out = _migrate(torch2tf_rules, src)
