@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from migrator.weights import (
@@ -787,6 +787,8 @@ def _prelu_states(rng: np.random.Generator) -> list[StateCase]:
 def _attention_states(rng: np.random.Generator) -> list[StateCase]:
     h, d = _size(rng, 1, 3), _size(rng, 1, 3)
     e, kdim, vdim = h * d, _size(rng), _size(rng)
+    if kdim == vdim == e:
+        kdim = e + 1  # torch keeps separate projections only when kdim or vdim differs from embed_dim
     packed = {"in_proj_weight": _w(rng, 3 * e, e), "out_proj.weight": _w(rng, e, e)}
     separate = {
         "q_proj_weight": _w(rng, e, e),
@@ -918,6 +920,7 @@ def test_builders_cover_both_registries() -> None:
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
 @SETTINGS
 @given(seed=seeds)
+@example(seed=22892972)  # once drew kdim == vdim == embed_dim with separate projections (CI)
 def test_torch_to_keras_to_torch_is_exact(name: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     transform = get_keras_transform(name)
