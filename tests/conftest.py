@@ -6,6 +6,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,15 @@ def migrate_fixture(name: str, directory: Path) -> tuple[Path, Path]:
     out = directory / "model_tf.py"
     write_outputs(result, out, force=True)
     return src, out
+
+
+def run_stock(script: str, paths: list[Path]) -> str:
+    """The output of ``script`` (``python -c``, from the repository root) run with ``paths`` as
+    arguments in a process of its own: one where fwmigrate has replaced nothing in libcst."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, paths)], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return proc.stdout
 
 
 def cli_run(args: list[str], input: str | None = None) -> tuple[int, str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import libcst as cst
@@ -55,3 +57,28 @@ def test_parses_in_threads_leave_validation_in_place():
     assert results == [True] * 80
     with pytest.raises(cst.CSTValidationError):
         cst.Name("")
+
+
+_BUDGET = """
+import libcst as cst
+from migrator.engine.parse import _WORTH, parse_module
+
+def state():
+    return f"{cst.Name.__init__.__code__.co_filename}|{cst.CSTNode._codegen.__module__}"
+
+line = "x = f(a, b)\\n"
+parse_module(line * 100)
+print(state())
+parse_module(line * (_WORTH // len(line)))
+print(state())
+"""
+
+
+def test_the_libcst_replacements_wait_for_enough_source():
+    """A one-file run keeps stock libcst (installing costs more than it saves there); a longer run
+    gets the cheaper constructors and code generation."""
+    out = subprocess.run(
+        [sys.executable, "-c", _BUDGET], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.splitlines()
+    assert out[0] == "<string>|libcst._nodes.base"
+    assert out[1].startswith("<fwmigrate libcst constructor/") and out[1].endswith("|migrator.engine.codegen")
