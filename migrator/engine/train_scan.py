@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
@@ -108,23 +109,24 @@ def _assigned_call(stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     return None
 
 
-_COMPOUND = (cst.FunctionDef, cst.For, cst.While, cst.With, cst.If, cst.Try, cst.TryStar)
+_COMPOUND = frozenset({cst.FunctionDef, cst.For, cst.While, cst.With, cst.If, cst.Try, cst.TryStar})
 
 
 def child_blocks(stmt: cst.BaseStatement) -> Iterator[Sequence[cst.BaseStatement]]:
     """The statement lists nested directly in a compound statement (its body, else/elif chain
     and except handlers); none for a class body or a simple statement."""
-    if not isinstance(stmt, _COMPOUND):
+    if type(stmt) not in _COMPOUND:  # concrete classes: isinstance would go through abc
         return
-    if isinstance(stmt.body, cst.IndentedBlock):
-        yield stmt.body.body
-    orelse = getattr(stmt, "orelse", None)
+    compound = cast(cst.BaseCompoundStatement, stmt)
+    if type(compound.body) is cst.IndentedBlock:
+        yield compound.body.body
+    orelse = getattr(compound, "orelse", None)
     while orelse is not None:
-        if isinstance(orelse.body, cst.IndentedBlock):
+        if type(orelse.body) is cst.IndentedBlock:
             yield orelse.body.body
         orelse = getattr(orelse, "orelse", None)
-    for h in getattr(stmt, "handlers", ()):
-        if isinstance(h.body, cst.IndentedBlock):
+    for h in getattr(compound, "handlers", ()):
+        if type(h.body) is cst.IndentedBlock:
             yield h.body.body
 
 

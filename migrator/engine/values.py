@@ -52,14 +52,14 @@ def _fast(node: cst.BaseExpression) -> Any:
 
 _SLOW: Any = object()
 _NEVER = frozenset({cst.Attribute, cst.Call, cst.BinaryOperation, cst.Subscript, cst.Lambda})
+_NOT_LITERAL = frozenset({cst.Attribute, cst.Call, cst.BinaryOperation, cst.Subscript})
 
 
 def literal(node: cst.BaseExpression | str) -> Any:
     """The Python value of a literal expression (numbers, strings, tuples, None), else NOT_LITERAL."""
     if not isinstance(node, str):
-        if isinstance(
-            node, cst.Name | cst.Attribute | cst.Call | cst.BinaryOperation | cst.Subscript
-        ) and not (isinstance(node, cst.Name) and node.value in _NAMES):
+        t = type(node)  # concrete classes: an exact test spares isinstance's ABC machinery
+        if t in _NOT_LITERAL or (t is cst.Name and node.value not in _NAMES):  # type: ignore[attr-defined]
             return NOT_LITERAL
         v = _fast(node)
         if v is not _SLOW:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import libcst as cst
@@ -135,19 +135,28 @@ def _field_names(t: type) -> tuple[str, ...]:
     return names
 
 
-@lru_cache(maxsize=2048)  # bounded: visitors defined inside functions are new classes per call
+# (module, qualified name of the visitor class, node type) -> its visit_X / leave_X names
+_HANDLERS: dict[tuple[str, str, type], tuple[str | None, str | None]] = {}
+
+
 def _handler_names(visitor: type, t: type) -> tuple[str | None, str | None]:
     """The visitor class's ``visit_X``/``leave_X`` for a node type, unless absent or libcst's no-op
     default (``CSTTransformer`` defines both for every node type; calling them costs two calls per
-    node). Decided once per (visitor class, node type), not once per walk."""
+    node). Decided once per (class statement, node type), not once per walk: a class statement
+    inside a function makes a new class with the same methods on every call, so the key is where
+    the class was defined, not the class object (which would also keep every such class alive)."""
+    key = (visitor.__module__, visitor.__qualname__, t)
+    names = _HANDLERS.get(key)
+    if names is None:
+        names = _HANDLERS[key] = (_own(visitor, f"visit_{t.__name__}"), _own(visitor, f"leave_{t.__name__}"))
+    return names
 
-    def own(name: str) -> str | None:
-        fn = getattr(visitor, name, None)
-        if fn is None or getattr(fn, "__module__", "").startswith("libcst."):
-            return None
-        return name
 
-    return own(f"visit_{t.__name__}"), own(f"leave_{t.__name__}")
+def _own(visitor: type, name: str) -> str | None:
+    fn = getattr(visitor, name, None)
+    if fn is None or getattr(fn, "__module__", "").startswith("libcst."):
+        return None
+    return name
 
 
 class Walker:
@@ -233,7 +242,7 @@ class Walker:
                 new_item = self.walk(item)
                 if new_item is not item:
                     changed = True
-                    if isinstance(new_item, cst.FlattenSentinel):
+                    if type(new_item) is cst.FlattenSentinel:  # not isinstance: an ABC
                         new_items.extend(new_item.nodes)
                         continue
                     if new_item is cst.RemovalSentinel.REMOVE:
