@@ -9,7 +9,7 @@ same and then runs it once more. The difference is the side's cost. The floor (p
 with libcst) never runs fwmigrate in its processes, so it is stock libcst's cost: fwmigrate gives
 libcst's node classes cheaper constructors (``migrator/engine/node_init.py``) once it parses.
 Prints both counts and their ratio; needs valgrind (``apt-get install valgrind``). Takes about
-four minutes.
+six minutes.
 
     .venv/bin/python benchmarks/migrate_instructions.py [--every 9]
 """
