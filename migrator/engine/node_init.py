@@ -12,8 +12,8 @@ It replaces a class's ``__init__`` only where that is provably the dataclass-gen
 dataclass whose own ``__init__`` ``dataclasses`` wrote, every field an ``__init__`` parameter with a
 slot of its own, no keyword-only fields, and a signature equal to the original's. Any other class,
 or a libcst that changes any of this, keeps its constructor. Installed once per process
-(``install``), before the first parse; it changes no behaviour, so other libcst users in the same
-process are unaffected.
+(``install``, which ``engine/parse.py`` calls once the process has parsed about 300 lines); it
+changes no behaviour, so other libcst users in the same process see libcst as it was.
 """
 
 from __future__ import annotations
