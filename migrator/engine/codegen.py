@@ -23,16 +23,12 @@ tests/test_codegen.py compares text and positions with stock libcst, run in a pr
 
 from __future__ import annotations
 
-import threading
 from types import TracebackType
 from typing import Any
 
 import libcst as cst
 from libcst._nodes.expression import BaseList, _BaseParenthesizedNode, _BaseSetOrDict
 from libcst._nodes.internal import CodegenState
-
-_LOCK = threading.Lock()
-_installed: list[bool] = []  # one element once done
 
 
 class _NoOp:
@@ -150,17 +146,13 @@ _REPLACED = (
 
 
 def install(classes: list[type[cst.CSTNode]]) -> None:
-    """Replace libcst's per-node generators as described above (once per process), given every
-    node class. Skipped for a method that is not where this module expects it or that a subclass
-    overrides."""
-    with _LOCK:
-        if _installed:
-            return
-        for owner, name, replacement in _REPLACED:
-            overridden = any(name in c.__dict__ for c in classes if c is not owner and owner in c.__mro__)
-            if callable(owner.__dict__.get(name)) and not overridden:
-                setattr(owner, name, replacement)
-        _installed.append(True)
+    """Replace libcst's per-node generators as described above, given every node class. Skipped
+    for a method that is not where this module expects it or that a subclass overrides
+    (``engine/parse.py`` calls this once per process, under its lock)."""
+    for owner, name, replacement in _REPLACED:
+        overridden = any(name in c.__dict__ for c in classes if c is not owner and owner in c.__mro__)
+        if callable(owner.__dict__.get(name)) and not overridden:
+            setattr(owner, name, replacement)
 
 
 def module_code(module: cst.Module) -> str:

@@ -19,7 +19,6 @@ changes no behaviour, so other libcst users in the same process see libcst as it
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from functools import cache
 from types import FunctionType, MemberDescriptorType
@@ -27,8 +26,6 @@ from typing import Any
 
 import libcst as cst
 
-_LOCK = threading.Lock()
-_installed: list[bool] = []  # one element once done; a list, so no ``global`` statement is needed
 _DATACLASS_INIT = "__create_fn__.<locals>.__init__"
 
 
@@ -137,13 +134,11 @@ def _template(n: int) -> Callable[..., FunctionType]:
     return maker
 
 
-def install(classes: list[type[cst.CSTNode]] | None = None) -> None:
-    """Give every libcst node class that qualifies the cheaper constructor (once per process)."""
-    with _LOCK:
-        if _installed:
-            return
-        for cls in node_classes() if classes is None else classes:
-            init = fast_init(cls)
-            if init is not None:
-                setattr(cls, "__init__", init)  # noqa: B010 - mypy rejects assigning a method
-        _installed.append(True)
+def install(classes: list[type[cst.CSTNode]]) -> None:
+    """Give every one of ``classes`` that qualifies the cheaper constructor. A class that already
+    has it no longer qualifies, so a second call changes nothing (``engine/parse.py`` calls this
+    once per process, under its lock)."""
+    for cls in classes:
+        init = fast_init(cls)
+        if init is not None:
+            setattr(cls, "__init__", init)  # noqa: B010 - mypy rejects assigning a method

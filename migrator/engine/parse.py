@@ -53,11 +53,14 @@ _BUDGET = _Budget()
 
 
 def install_speedups() -> None:
-    """Install the cheaper libcst constructors and code generation now (idempotent)."""
-    classes = node_init.node_classes()
-    node_init.install(classes)
-    codegen.install(classes)
-    _BUDGET.installed = True
+    """Install the cheaper libcst constructors and code generation now (once per process)."""
+    with _LOCK:
+        if _BUDGET.installed:
+            return
+        classes = node_init.node_classes()
+        node_init.install(classes)
+        codegen.install(classes)
+        _BUDGET.installed = True
 
 
 def _skip_validation(self: cst.CSTNode) -> None:
