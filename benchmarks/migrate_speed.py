@@ -54,9 +54,9 @@ def build_corpus(min_lines: int) -> list[str]:
 
 def interpreter() -> str:
     """The interpreter that ran the benchmark. Its build matters: on this machine a CPython with
-    profile-guided optimisation and libpython linked in statically (Debian's) runs the migration
-    ~30% faster than one built without, with libpython as a shared library (pyenv's default);
-    docs/performance.md."""
+    profile-guided optimisation and libpython linked in statically (Debian's) takes 13% less time
+    over the migration than one built without, with libpython as a shared library (pyenv's
+    default); docs/performance.md."""
     exe = Path(sys.executable).resolve()
     built = " ".join(platform.python_build()[1].split())
     try:  # Linux: is libpython a shared library mapped into this process?
